@@ -1,0 +1,290 @@
+"""The ``edgeclaims`` command (also ``python -m edgeclaims``).
+
+    edgeclaims keygen --alg hmac-sha256 --id 2026-11
+    edgeclaims sign --config edgeclaims.toml --url https://app/whoami --claims '{"sub":"alice"}'
+    edgeclaims verify --config edgeclaims.toml --url https://app/whoami -H 'X-Edge-Claims: …' …
+    edgeclaims check --config edgeclaims.toml
+    edgeclaims demo [--once]
+
+Exit status: 0 success / accepted, 1 refused or invalid, 2 usage error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import json
+import secrets
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TextIO
+
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
+
+from edgeclaims.algorithms import ALGORITHMS
+from edgeclaims.config import Config, load_config
+from edgeclaims.errors import ConfigurationError
+from edgeclaims.signer import load_signing_key, sign_request
+from edgeclaims.testing import build_wsgi_environ
+
+__all__ = ["main"]
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; returns the exit status."""
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "command", None):
+        parser.print_help()
+        return 2
+    try:
+        status: int = args.run(args, sys.stdout)
+    except ConfigurationError as exc:
+        print(f"configuration error: {exc}", file=sys.stderr)
+        return 1
+    return status
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="edgeclaims", description=__doc__.split("\n")[0])
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    keygen = commands.add_parser("keygen", help="make a key for the edge and the origin")
+    keygen.add_argument("--alg", choices=sorted(ALGORITHMS), default="hmac-sha256")
+    keygen.add_argument("--id", default=time.strftime("%Y-%m"), help="key id (default: YYYY-MM)")
+    keygen.add_argument("--out", type=Path, help="folder to write the key files to")
+    keygen.set_defaults(run=_keygen)
+
+    sign = commands.add_parser("sign", help="print the identity headers the edge would add")
+    sign.add_argument("--config", help="sign with an HMAC key of this configuration")
+    sign.add_argument("--key-id", help="key id (with --secret / --private-key)")
+    sign.add_argument("--alg", choices=sorted(ALGORITHMS), default="hmac-sha256")
+    sign.add_argument("--secret", help="HMAC secret with its prefix (base64:…, hex:…, …)")
+    sign.add_argument("--private-key", type=Path, help="PEM private key file (asymmetric algs)")
+    sign.add_argument("--method", default="GET")
+    sign.add_argument("--url", required=True, help="absolute URL as the origin receives it")
+    sign.add_argument("--claims", required=True, help="claims as a JSON object")
+    sign.add_argument("--created", type=int, help="Unix time (default: now)")
+    sign.add_argument("--nonce")
+    sign.add_argument("--path-form", choices=("exact", "normalized"), default="exact")
+    sign.add_argument("--format", choices=("curl", "headers", "json"), default="curl")
+    sign.set_defaults(run=_sign)
+
+    verify = commands.add_parser("verify", help="explain the verdict on a request, step by step")
+    verify.add_argument("--config", help="configuration file (default: EDGECLAIMS_CONFIG)")
+    verify.add_argument("--method", default="GET")
+    verify.add_argument("--url", required=True)
+    verify.add_argument(
+        "-H", "--header", action="append", default=[], help="'Name: value', repeatable"
+    )
+    verify.add_argument("--now", type=float, help="pretend the time is this Unix time")
+    verify.set_defaults(run=_verify)
+
+    check = commands.add_parser("check", help="validate a configuration and warn about risks")
+    check.add_argument("--config", help="configuration file (default: EDGECLAIMS_CONFIG)")
+    check.set_defaults(run=_check)
+
+    demo = commands.add_parser("demo", help="edge and app on this machine, a scripted story")
+    demo.add_argument("--once", action="store_true", help="tell the story and exit")
+    demo.add_argument("--port", type=int, default=0, help="origin port (default: any free)")
+    demo.set_defaults(run=_demo)
+    return parser
+
+
+# -- keygen -----------------------------------------------------------------------
+
+
+def _keygen(args: argparse.Namespace, out: TextIO) -> int:
+    alg: str = args.alg
+    key_id: str = args.id
+    if ALGORITHMS[alg].key_kind == "secret":
+        secret = "base64url:" + base64.urlsafe_b64encode(secrets.token_bytes(32)).decode().rstrip(
+            "="
+        )
+        if args.out:
+            args.out.mkdir(parents=True, exist_ok=True)
+            path = args.out / f"edge-{key_id}.key"
+            path.write_text(secret + "\n", encoding="ascii")
+            material = f'secret_file = "{path.as_posix()}"'
+            out.write(f"wrote {path} (keep it readable only by the app pool identity)\n")
+        else:
+            material = 'secret_env = "EDGECLAIMS_KEY"'
+            out.write(f"EDGECLAIMS_KEY={secret}\n")
+        out.write(f'\nkeys = [{{ id = "{key_id}", alg = "{alg}", {material} }}]\n')
+        return 0
+    private = _generate_private_key(alg)
+    private_pem = private.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    ).decode()
+    public_pem = (
+        private.public_key()
+        .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+        .decode()
+    )
+    if args.out:
+        args.out.mkdir(parents=True, exist_ok=True)
+        private_path = args.out / f"edge-{key_id}.private.pem"
+        public_path = args.out / f"edge-{key_id}.public.pem"
+        private_path.write_text(private_pem, encoding="ascii")
+        public_path.write_text(public_pem, encoding="ascii")
+        out.write(f"wrote {private_path} (for the edge only) and {public_path}\n")
+        material = f'public_key_file = "{public_path.as_posix()}"'
+    else:
+        out.write(private_pem + public_pem)
+        material = 'public_key_file = "edge-public.pem"'
+    out.write(f'\nkeys = [{{ id = "{key_id}", alg = "{alg}", {material} }}]\n')
+    return 0
+
+
+def _generate_private_key(
+    alg: str,
+) -> ec.EllipticCurvePrivateKey | ed25519.Ed25519PrivateKey | rsa.RSAPrivateKey:
+    kind = ALGORITHMS[alg].key_kind
+    if kind == "ec-p256":
+        return ec.generate_private_key(ec.SECP256R1())
+    if kind == "ed25519":
+        return ed25519.Ed25519PrivateKey.generate()
+    return rsa.generate_private_key(public_exponent=65537, key_size=3072)
+
+
+# -- sign ---------------------------------------------------------------------------
+
+
+def _sign(args: argparse.Namespace, out: TextIO) -> int:
+    from edgeclaims.keys import decode_secret
+    from edgeclaims.testing import EdgeSigner
+
+    try:
+        claims = json.loads(args.claims)
+    except ValueError:
+        print("--claims is not JSON", file=sys.stderr)
+        return 2
+    if not isinstance(claims, dict):
+        print("--claims must be a JSON object", file=sys.stderr)
+        return 2
+    if args.config:
+        signer = EdgeSigner.for_config(args.config, key_id=args.key_id)
+        key, components = signer.key, signer.components
+        path_form = signer.path_form
+    else:
+        if not args.key_id or not (args.secret or args.private_key):
+            print("give --config, or --key-id with --secret or --private-key", file=sys.stderr)
+            return 2
+        material: bytes | str = (
+            decode_secret(args.secret, "--secret")
+            if args.secret
+            else args.private_key.read_text(encoding="ascii")
+        )
+        key = load_signing_key(args.key_id, args.alg, material)
+        components, path_form = None, args.path_form
+    headers = sign_request(
+        args.method,
+        args.url,
+        claims,
+        key,
+        components=components,
+        created=args.created,
+        nonce=args.nonce,
+        path_form=path_form,
+    )
+    if args.format == "json":
+        out.write(json.dumps(headers, indent=2) + "\n")
+    elif args.format == "headers":
+        out.writelines(f"{name}: {value}\n" for name, value in headers.items())
+    else:
+        flags = " ".join(f"-H '{name}: {value}'" for name, value in headers.items())
+        out.write(f"curl -X {args.method} {flags} '{args.url}'\n")
+    return 0
+
+
+# -- verify ----------------------------------------------------------------------------
+
+
+def _verify(args: argparse.Namespace, out: TextIO) -> int:
+    from edgeclaims.engine import Engine
+    from edgeclaims.request import RequestView
+
+    config = load_config(args.config)
+    clock = (lambda: float(args.now)) if args.now is not None else time.time
+    engine = Engine(config, clock=clock)
+    headers: dict[str, str] = {}
+    for line in args.header:
+        name, sep, value = line.partition(":")
+        if not sep:
+            print(f"-H {line!r}: expected 'Name: value'", file=sys.stderr)
+            return 2
+        headers[name.strip()] = value.strip()
+    view = RequestView.from_wsgi(
+        build_wsgi_environ(args.method, args.url, headers),
+        trust_original_url=config.trust_original_url,
+    )
+
+    def trace(step: str, detail: str) -> None:
+        if step == "base":
+            out.write("  ✓ signature base:\n")
+            out.writelines(f"      {line}\n" for line in detail.split("\n"))
+        else:
+            out.write(f"  ✓ {step}: {detail}\n")
+
+    out.write(f"{args.method} {args.url}\n")
+    outcome = engine.decide(view, trace)
+    error = outcome.refusal or outcome.observed
+    if error is not None:
+        out.write(f"  ✗ {error.code}: {error.detail}\n")
+        out.write(f"verdict: refused ({error.status} {error.code})\n")
+        return 1
+    if outcome.identity is None:
+        out.write("verdict: accepted as anonymous (public route)\n")
+        return 0
+    identity = outcome.identity
+    out.write(f"  ✓ roles: {', '.join(sorted(identity.roles)) or '(none)'}\n")
+    out.write(f"verdict: accepted — subject {identity.subject!r} via {identity.source}\n")
+    return 0
+
+
+# -- check ------------------------------------------------------------------------------
+
+
+def _check(args: argparse.Namespace, out: TextIO) -> int:
+    config = load_config(args.config)
+    out.write(f"configuration OK: {len(config.sources)} source(s), mode {config.mode}\n")
+    for warning in config_warnings(config):
+        out.write(f"warning: {warning}\n")
+    return 0
+
+
+def config_warnings(config: Config) -> list[str]:
+    """Risky but valid settings, each explained."""
+    warnings = []
+    if config.replay.store == "memory":
+        warnings.append(
+            "replay.store = 'memory' remembers nonces in one process only; under IIS "
+            "(FastCGI maxInstances, web gardens, processesPerApplication > 1) or a farm a "
+            "replay landing on another process is accepted: use 'sqlite' or 'redis'"
+        )
+    if config.replay.store == "off":
+        warnings.append("replay.store = 'off': a captured request can be replayed within max_age")
+    if config.replay.on_error == "allow":
+        warnings.append("replay.on_error = 'allow' accepts requests when the store is down")
+    if config.mode == "monitor":
+        warnings.append("mode = 'monitor' never blocks: invalid identities reach the app anonymous")
+    if not config.require_identity:
+        warnings.append("require_identity = false: unmatched routes are public by default")
+    if config.trust_original_url:
+        warnings.append(
+            "trust_original_url = true: only safe when IIS URL Rewrite always sets X-Original-URL"
+        )
+    return warnings
+
+
+def _demo(args: argparse.Namespace, out: TextIO) -> int:
+    from edgeclaims.demo import run_demo
+
+    return run_demo(out, once=args.once, port=args.port)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

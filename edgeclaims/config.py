@@ -1,0 +1,203 @@
+"""The one frozen configuration tree, built and validated once at start-up.
+
+The configuration arrives as the ``[edgeclaims]`` table of a TOML file named
+by ``EDGECLAIMS_CONFIG``, as ``settings.EDGECLAIMS`` (Django), as
+``app.config["EDGECLAIMS"]`` (Flask) or as a mapping handed to
+:func:`load_config`. Whatever the route, it is read here, strictly: unknown
+keys are errors, every error is a :class:`ConfigurationError` naming the key
+path, and nothing is read again per request.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import sys
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Literal
+
+from edgeclaims.errors import ConfigurationError
+from edgeclaims.settings import Table
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - exercised on 3.10 only
+    import tomli as tomllib
+
+if TYPE_CHECKING:
+    from edgeclaims.rbac import Policy
+    from edgeclaims.sources import Source
+
+__all__ = ["CONFIG_ENV", "Config", "ReplayConfig", "load_config"]
+
+CONFIG_ENV = "EDGECLAIMS_CONFIG"
+
+IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+@dataclass(frozen=True)
+class ReplayConfig:
+    """Where nonces are remembered (``[edgeclaims.replay]``)."""
+
+    store: Literal["off", "memory", "sqlite", "redis"] = "memory"
+    path: str | None = None
+    url: str | None = None
+    on_error: Literal["deny", "allow"] = "deny"
+    max_entries: int = 100_000
+    timeout: float = 0.5
+    key_prefix: str = "edgeclaims:replay:"
+
+    @property
+    def enabled(self) -> bool:
+        return self.store != "off"
+
+
+@dataclass(frozen=True)
+class Config:
+    """Everything edgeclaims needs to decide on a request. Immutable."""
+
+    sources: tuple[Source, ...]
+    policy: Policy
+    mode: Literal["enforce", "monitor"] = "enforce"
+    require_identity: bool = True
+    public_paths: tuple[str, ...] = ()
+    trusted_peers: tuple[IPNetwork, ...] = ()
+    replay: ReplayConfig = field(default_factory=ReplayConfig)
+    #: Under wfastcgi, ``X-Original-URL`` replaces ``PATH_INFO``. Only a
+    #: deployment whose IIS URL Rewrite sets that header may trust it.
+    trust_original_url: bool = False
+    #: Header carrying the edge's request id, copied into decision logs.
+    request_id_header: str | None = None
+
+
+def load_config(
+    source: str | os.PathLike[str] | Mapping[str, object] | Config | None = None,
+) -> Config:
+    """Build the configuration from a TOML path, a mapping, or ``EDGECLAIMS_CONFIG``.
+
+    A mapping is the content of the ``[edgeclaims]`` table. A TOML file must
+    hold an ``[edgeclaims]`` table. With no argument the path comes from the
+    ``EDGECLAIMS_CONFIG`` environment variable.
+    """
+    if isinstance(source, Config):
+        return source
+    if source is None:
+        env_path = os.environ.get(CONFIG_ENV)
+        if not env_path:
+            raise ConfigurationError(
+                CONFIG_ENV, "no configuration given and the environment variable is not set"
+            )
+        return _load_file(Path(env_path), base=CONFIG_ENV)
+    if isinstance(source, Mapping):
+        return parse_config(source, base_dir=Path.cwd())
+    return _load_file(Path(source), base=str(source))
+
+
+def _load_file(path: Path, *, base: str) -> Config:
+    try:
+        with path.open("rb") as handle:
+            document = tomllib.load(handle)
+    except FileNotFoundError:
+        raise ConfigurationError(base, f"configuration file {path} does not exist") from None
+    except OSError as exc:
+        raise ConfigurationError(base, f"cannot read {path}: {exc.strerror}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigurationError(base, f"{path} is not valid TOML: {exc}") from None
+    if "edgeclaims" not in document:
+        raise ConfigurationError(base, f"{path} has no [edgeclaims] table")
+    extra = [key for key in document if key != "edgeclaims"]
+    if extra:
+        raise ConfigurationError(extra[0], f"unknown top-level table in {path}")
+    # Relative secret_file / path settings are read relative to the file,
+    # not to the worker's current directory (IIS starts it in system32).
+    return parse_config(document["edgeclaims"], base_dir=path.resolve().parent)
+
+
+def parse_config(data: Mapping[str, object], *, base_dir: Path) -> Config:
+    """Validate the ``[edgeclaims]`` mapping and build the frozen tree."""
+    from edgeclaims.rbac import compile_policy
+    from edgeclaims.sources import parse_source_config
+
+    top = Table(data, "")
+    mode = top.str("mode", "enforce", choices=("enforce", "monitor"))
+    require_identity = top.bool("require_identity", True)
+    public_paths = top.str_list("public_paths", ())
+    for index, pattern in enumerate(public_paths):
+        if not pattern.startswith("/"):
+            raise ConfigurationError(f"public_paths[{index}]", "a path must start with '/'")
+    trusted_peers = _parse_networks(top)
+    trust_original_url = top.bool("trust_original_url", False)
+    request_id_header = top.optional_str("request_id_header")
+
+    replay = _parse_replay(top.table("replay"), base_dir=base_dir)
+    source_tables = top.tables("sources")
+    if not source_tables:
+        raise top.error("sources", "at least one source is required")
+    sources = tuple(
+        parse_source_config(table, base_dir=base_dir, replay_enabled=replay.enabled)
+        for table in source_tables
+    )
+    names = [source.name for source in sources]
+    for index, name in enumerate(names):
+        if names.index(name) != index:
+            raise ConfigurationError(f"sources[{index}].name", f"duplicate source name {name!r}")
+
+    policy = compile_policy(
+        top.table("roles"),
+        top.table("permissions"),
+        top.table("routes"),
+        default_route=top.raw("default_route", "authenticated" if require_identity else "public"),
+        default_route_path="default_route",
+        public_paths=public_paths,
+    )
+    top.refuse_unknown()
+    return Config(
+        sources=sources,
+        policy=policy,
+        mode=mode,  # type: ignore[arg-type]
+        require_identity=require_identity,
+        public_paths=public_paths,
+        trusted_peers=trusted_peers,
+        replay=replay,
+        trust_original_url=trust_original_url,
+        request_id_header=request_id_header,
+    )
+
+
+def _parse_networks(top: Table) -> tuple[IPNetwork, ...]:
+    networks: list[IPNetwork] = []
+    for index, text in enumerate(top.str_list("trusted_peers", ())):
+        try:
+            networks.append(ipaddress.ip_network(text, strict=True))
+        except ValueError as exc:
+            raise ConfigurationError(f"trusted_peers[{index}]", str(exc)) from None
+    return tuple(networks)
+
+
+def _parse_replay(table: Table, *, base_dir: Path) -> ReplayConfig:
+    defaults = ReplayConfig()
+    store = table.str("store", defaults.store, choices=("off", "memory", "sqlite", "redis"))
+    path = table.optional_str("path")
+    url = table.optional_str("url")
+    if store == "sqlite":
+        if not path:
+            raise table.error("path", "is required when store = 'sqlite'")
+        path = str((base_dir / path).resolve()) if not Path(path).is_absolute() else path
+    if store == "redis":
+        if not url:
+            raise table.error("url", "is required when store = 'redis'")
+        if not url.startswith(("redis://", "rediss://", "unix://")):
+            raise table.error("url", "must start with redis://, rediss:// or unix://")
+    config = ReplayConfig(
+        store=store,  # type: ignore[arg-type]
+        path=path,
+        url=url,
+        on_error=table.str("on_error", defaults.on_error, choices=("deny", "allow")),  # type: ignore[arg-type]
+        max_entries=table.int("max_entries", defaults.max_entries, minimum=1),
+        timeout=table.number("timeout", defaults.timeout, minimum=0.001),
+        key_prefix=table.str("key_prefix", defaults.key_prefix),
+    )
+    table.refuse_unknown()
+    return config

@@ -1,0 +1,275 @@
+"""The one place that decides on a request (DESIGN.md steps 1–6).
+
+Adapters (WSGI, ASGI, frameworks) build a :class:`RequestView`, call
+:meth:`Engine.decide` (or ``adecide`` under asyncio, where the replay store
+must not block the loop) and act on the :class:`Outcome`: either the
+request goes on with an :class:`Identity` (or anonymously, where the route
+is public), or it is refused with a status and a stable code. Nothing
+escapes: a malformed header never becomes a 500.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from edgeclaims.config import Config, load_config
+from edgeclaims.errors import (
+    BindingMismatch,
+    Forbidden,
+    MalformedHeader,
+    MissingIdentity,
+    Replayed,
+    ReplayStoreUnavailable,
+    UntrustedPeer,
+    VerificationError,
+)
+from edgeclaims.identity import Identity
+from edgeclaims.replay import ReplayStore, build_replay_store
+from edgeclaims.request import RequestView
+from edgeclaims.sources import Assertion, Source, Trace
+
+__all__ = ["Engine", "Outcome"]
+
+logger = logging.getLogger("edgeclaims")
+
+_DEFAULT = object()
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """The engine's verdict on one request."""
+
+    #: The verified identity, or None (anonymous, or refused).
+    identity: Identity | None
+    #: The error that refuses the request; None when it may go on.
+    refusal: VerificationError | None = None
+    #: In monitor mode, the error that *would* have refused it.
+    observed: VerificationError | None = None
+    source: str | None = None
+    key_id: str | None = None
+
+    @property
+    def allowed(self) -> bool:
+        return self.refusal is None
+
+    @property
+    def code(self) -> str | None:
+        error = self.refusal or self.observed
+        return error.code if error else None
+
+
+@dataclass(frozen=True, slots=True)
+class _Pending:
+    """A verified assertion waiting for its replay check."""
+
+    source: Source
+    assertion: Assertion
+    route_kind: str
+    requirement: Any
+
+
+class Engine:
+    """Runs verification, replay, roles and route policy for one configuration."""
+
+    def __init__(
+        self,
+        config: Config | Any = None,
+        *,
+        clock: Callable[[], float] = time.time,
+        replay_store: ReplayStore | object | None = _DEFAULT,
+    ) -> None:
+        self.config: Config = load_config(config)
+        self.clock = clock
+        self.replay: ReplayStore | None = (
+            build_replay_store(self.config.replay, clock=clock)
+            if replay_store is _DEFAULT
+            else replay_store  # type: ignore[assignment]
+        )
+        self.policy = self.config.policy
+        self.sources = self.config.sources
+        self.monitor = self.config.mode == "monitor"
+        stripped: list[str] = []
+        for source in self.sources:
+            stripped.extend(h for h in source.stripped_headers if h not in stripped)
+        #: Lower-cased headers no application ever sees.
+        self.stripped_headers: tuple[str, ...] = tuple(stripped)
+        self._peers = self.config.trusted_peers
+
+    # -- deciding -------------------------------------------------------------
+
+    def decide(self, view: RequestView, trace: Trace | None = None) -> Outcome:
+        """Decide on a request, synchronously; ``trace`` is told each step (CLI)."""
+        step = self._verify(view, trace)
+        if isinstance(step, Outcome):
+            return self._log(view, step)
+        first: bool | VerificationError = True
+        ticket = step.assertion.replay
+        if ticket is not None and self.replay is not None:
+            try:
+                first = self.replay.check_and_record(
+                    step.source.name, ticket.key_id, ticket.nonce, ticket.ttl
+                )
+            except ReplayStoreUnavailable as exc:
+                first = exc
+            if trace:
+                said = {True: "first sighting", False: "seen before"}.get(first, "unavailable")  # type: ignore[call-overload]
+                trace("replay", f"{self.replay.name} store: {said}")
+        return self._log(view, self._finish(view, step, first))
+
+    async def adecide(self, view: RequestView) -> Outcome:
+        """Decide on a request without blocking the event loop on the replay store."""
+        step = self._verify(view)
+        if isinstance(step, Outcome):
+            return self._log(view, step)
+        first: bool | VerificationError = True
+        ticket = step.assertion.replay
+        if ticket is not None and self.replay is not None:
+            try:
+                first = await self.replay.acheck_and_record(
+                    step.source.name, ticket.key_id, ticket.nonce, ticket.ttl
+                )
+            except ReplayStoreUnavailable as exc:
+                first = exc
+        return self._log(view, self._finish(view, step, first))
+
+    def _verify(self, view: RequestView, trace: Trace | None = None) -> Outcome | _Pending:
+        requirement = self.policy.requirement_for(view.method, view.route_path)
+        public = requirement.kind == "public"
+        if trace:
+            matched = requirement.route or "default"
+            trace("route", f"{view.method} {view.route_path} → {requirement.kind} ({matched})")
+        if view.binding_problem is not None:
+            return self._refuse(BindingMismatch(view.binding_problem))
+        if self._peers and not public and not self._peer_trusted(view.peer):
+            return self._refuse(UntrustedPeer("the peer address is not a trusted edge"))
+        source = self._select_source(view)
+        if source is None:
+            if public:
+                return Outcome(identity=None)
+            return self._refuse(MissingIdentity("no identity header"))
+        if trace:
+            trace("source", f"{source.name} ({source.type})")
+        try:
+            assertion = source.verify(view, self.clock(), trace)
+        except VerificationError as exc:
+            return self._refuse(exc, source=source.name)
+        except Exception:
+            # A bug or an input nobody foresaw: refuse (fail closed) and keep
+            # the traceback in our log, never in the response.
+            logger.exception("edgeclaims: unexpected error verifying %s", source.name)
+            return self._refuse(MalformedHeader("the identity header could not be processed"))
+        return _Pending(source, assertion, requirement.kind, requirement)
+
+    def _finish(
+        self, view: RequestView, step: _Pending, first: bool | VerificationError
+    ) -> Outcome:
+        source, assertion = step.source, step.assertion
+        if isinstance(first, VerificationError):
+            if self.config.replay.on_error != "allow":
+                return self._refuse(first, source=source.name, key_id=assertion.key_id)
+            logger.error(
+                "edgeclaims: replay store unavailable, request ALLOWED without replay check "
+                "(replay.on_error = 'allow')"
+            )
+        elif not first:
+            return self._refuse(
+                Replayed("this signature was already used"),
+                source=source.name,
+                key_id=assertion.key_id,
+            )
+        claims = assertion.claims
+        roles = self.policy.roles_for(claims)
+        permissions = self.policy.permissions_for(roles)
+        overage = self.policy.overage(claims)
+        if overage:
+            logger.warning(
+                "edgeclaims: claims %s were left out by the identity provider (overage); "
+                "roles depending on them were not granted",
+                ", ".join(overage),
+            )
+        subject = claims.get("sub")
+        identity = Identity(
+            subject=subject if isinstance(subject, str) else "",
+            claims=claims,
+            roles=roles,
+            permissions=permissions,
+            source=source.name,
+            key_id=assertion.key_id,
+        )
+        if step.route_kind != "public" and not step.requirement.allows(roles, permissions):
+            refusal = Forbidden("the identity lacks a role or permission this route requires")
+            if self.monitor:
+                return Outcome(identity, None, refusal, source.name, assertion.key_id)
+            return Outcome(identity, refusal, None, source.name, assertion.key_id)
+        return Outcome(identity, None, None, source.name, assertion.key_id)
+
+    def _refuse(
+        self, error: VerificationError, *, source: str | None = None, key_id: str | None = None
+    ) -> Outcome:
+        if self.monitor:
+            return Outcome(None, None, error, source, key_id)
+        return Outcome(None, error, None, source, key_id)
+
+    def _select_source(self, view: RequestView) -> Source | None:
+        for source in self.sources:
+            if view.present(source.trigger_headers):
+                return source
+        return None
+
+    def _peer_trusted(self, peer: str | None) -> bool:
+        if not peer:
+            return False
+        try:
+            address = ipaddress.ip_address(peer.split("%", 1)[0])
+        except ValueError:
+            return False
+        return any(address in network for network in self._peers)
+
+    # -- decision log ------------------------------------------------------------
+
+    def _log(self, view: RequestView, outcome: Outcome) -> Outcome:
+        level = logging.WARNING if outcome.refusal or outcome.observed else logging.INFO
+        if not logger.isEnabledFor(level):
+            return outcome
+        if outcome.refusal:
+            verdict = "refused"
+        elif outcome.observed:
+            verdict = "monitored"
+        else:
+            verdict = "accepted" if outcome.identity else "anonymous"
+        record = {
+            "outcome": verdict,
+            "code": outcome.code,
+            "source": outcome.source,
+            "key_id": outcome.key_id,
+            # Subject only once verified; never other claim values.
+            "subject": outcome.identity.subject if outcome.identity else None,
+            "method": view.method,
+            "path": view.route_path,
+            "request_id": self._request_id(view),
+        }
+        logger.log(
+            level,
+            "edgeclaims %s code=%s source=%s key_id=%s subject=%s path=%s",
+            verdict,
+            record["code"],
+            record["source"],
+            record["key_id"],
+            record["subject"],
+            view.route_path,
+            extra={"edgeclaims": record},
+        )
+        return outcome
+
+    def _request_id(self, view: RequestView) -> str | None:
+        name = self.config.request_id_header
+        if not name:
+            return None
+        values = view.header_values(name.lower())
+        # Bounded: the id is the edge's, but a client could send one too.
+        return values[0][:128] if values else None

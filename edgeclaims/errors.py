@@ -1,0 +1,207 @@
+"""The two families of failure: bad configuration and untrusted requests.
+
+``ConfigurationError`` is raised once, at start-up, and names the offending
+key path. ``VerificationError`` is raised per request; its ``code`` is a
+stable identifier used in logs, metrics, the CLI and problem responses
+(spec/signed-headers.md, "Error codes"). Messages never carry secrets, raw
+tokens or claim values: they describe *what* was wrong, not the data.
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+__all__ = [
+    "AlgorithmNotAllowed",
+    "AmbiguousHeader",
+    "BadAudience",
+    "BadIssuer",
+    "BadSignature",
+    "BindingMismatch",
+    "ConfigurationError",
+    "EdgeClaimsError",
+    "Expired",
+    "Forbidden",
+    "InsufficientCoverage",
+    "KeySourceUnavailable",
+    "MalformedHeader",
+    "MissingIdentity",
+    "NotYetValid",
+    "ReplayStoreUnavailable",
+    "Replayed",
+    "TooLarge",
+    "UnknownKey",
+    "UnsupportedComponent",
+    "UntrustedPeer",
+    "VerificationError",
+    "error_for_code",
+]
+
+
+class EdgeClaimsError(Exception):
+    """Base class of every error edgeclaims raises on purpose."""
+
+
+class ConfigurationError(EdgeClaimsError):
+    """The configuration is unusable; raised before the first request.
+
+    ``path`` is the key path of the offending setting, e.g.
+    ``sources[0].keys[1].secret_env``.
+    """
+
+    def __init__(self, path: str, problem: str) -> None:
+        self.path = path
+        self.problem = problem
+        super().__init__(f"{path}: {problem}" if path else problem)
+
+
+class VerificationError(EdgeClaimsError):
+    """A request's identity could not be trusted.
+
+    Subclasses fix ``code`` (stable, machine-readable) and ``status`` (the
+    HTTP status the middleware answers with). ``detail`` is a short human
+    explanation that is safe to log and to show to the caller.
+    """
+
+    code: ClassVar[str] = "malformed"
+    status: ClassVar[int] = 401
+    title: ClassVar[str] = "Invalid identity"
+
+    def __init__(self, detail: str = "") -> None:
+        self.detail = detail or self.title
+        super().__init__(self.detail)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(code={self.code!r}, detail={self.detail!r})"
+
+
+class MissingIdentity(VerificationError):
+    code = "missing"
+    title = "No identity header"
+
+
+class MalformedHeader(VerificationError):
+    code = "malformed"
+    title = "Malformed identity header"
+
+
+class AmbiguousHeader(VerificationError):
+    code = "ambiguous"
+    title = "Ambiguous identity header"
+
+
+class InsufficientCoverage(VerificationError):
+    code = "insufficient_coverage"
+    title = "Signature does not cover the required components"
+
+
+class UnsupportedComponent(VerificationError):
+    code = "unsupported"
+    title = "Unsupported signature component or parameter"
+
+
+class UnknownKey(VerificationError):
+    code = "unknown_key"
+    title = "Unknown key"
+
+
+class AlgorithmNotAllowed(VerificationError):
+    code = "algorithm_not_allowed"
+    title = "Algorithm not allowed"
+
+
+class BadSignature(VerificationError):
+    code = "bad_signature"
+    title = "Bad signature"
+
+
+class Expired(VerificationError):
+    code = "expired"
+    title = "Identity expired"
+
+
+class NotYetValid(VerificationError):
+    code = "not_yet_valid"
+    title = "Identity not yet valid"
+
+
+class BadIssuer(VerificationError):
+    code = "bad_issuer"
+    title = "Unexpected issuer"
+
+
+class BadAudience(VerificationError):
+    code = "bad_audience"
+    title = "Unexpected audience"
+
+
+class BindingMismatch(VerificationError):
+    code = "binding_mismatch"
+    title = "Identity is bound to another request"
+
+
+class Replayed(VerificationError):
+    code = "replayed"
+    title = "Replayed identity"
+
+
+class ReplayStoreUnavailable(VerificationError):
+    code = "replay_store_unavailable"
+    status = 503
+    title = "Replay store unavailable"
+
+
+class KeySourceUnavailable(VerificationError):
+    code = "key_source_unavailable"
+    status = 503
+    title = "Key source unavailable"
+
+
+class UntrustedPeer(VerificationError):
+    code = "untrusted_peer"
+    title = "Request did not come through a trusted peer"
+
+
+class TooLarge(VerificationError):
+    code = "too_large"
+    status = 431
+    title = "Identity header too large"
+
+
+class Forbidden(VerificationError):
+    code = "forbidden"
+    status = 403
+    title = "Forbidden"
+
+
+_BY_CODE: dict[str, type[VerificationError]] = {
+    cls.code: cls
+    for cls in (
+        MissingIdentity,
+        MalformedHeader,
+        AmbiguousHeader,
+        InsufficientCoverage,
+        UnsupportedComponent,
+        UnknownKey,
+        AlgorithmNotAllowed,
+        BadSignature,
+        Expired,
+        NotYetValid,
+        BadIssuer,
+        BadAudience,
+        BindingMismatch,
+        Replayed,
+        ReplayStoreUnavailable,
+        KeySourceUnavailable,
+        UntrustedPeer,
+        TooLarge,
+        Forbidden,
+    )
+}
+
+CODES: frozenset[str] = frozenset(_BY_CODE)
+
+
+def error_for_code(code: str) -> type[VerificationError]:
+    """The ``VerificationError`` subclass for a stable code."""
+    return _BY_CODE[code]

@@ -1,0 +1,99 @@
+"""The verified identity handed to the application."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from types import MappingProxyType
+from typing import Any
+
+__all__ = ["Identity", "freeze_claims"]
+
+
+def freeze_claims(value: object) -> object:
+    """A read-only deep copy of decoded JSON: mappings become proxies, lists tuples."""
+    if isinstance(value, Mapping):
+        return MappingProxyType({key: freeze_claims(item) for key, item in value.items()})
+    if isinstance(value, list | tuple):
+        return tuple(freeze_claims(item) for item in value)
+    return value
+
+
+class Identity:
+    """Who the edge vouched for, after every check passed. Immutable.
+
+    ``claims`` is a read-only view (nested objects and lists too). The repr
+    shows the subject, source, key id and roles — never other claim values,
+    which may be personal data.
+    """
+
+    __slots__ = ("_claims", "_frozen", "key_id", "permissions", "roles", "source", "subject")
+
+    subject: str
+    roles: frozenset[str]
+    permissions: frozenset[str]
+    source: str
+    key_id: str | None
+
+    def __init__(
+        self,
+        subject: str,
+        claims: Mapping[str, Any],
+        roles: frozenset[str] = frozenset(),
+        permissions: frozenset[str] = frozenset(),
+        source: str = "",
+        key_id: str | None = None,
+    ) -> None:
+        setter = object.__setattr__
+        setter(self, "subject", subject)
+        # Frozen on first read: most requests never look past roles.
+        setter(self, "_claims", claims)
+        setter(self, "_frozen", None)
+        setter(self, "roles", roles)
+        setter(self, "permissions", permissions)
+        setter(self, "source", source)
+        setter(self, "key_id", key_id)
+
+    def __setattr__(self, name: str, value: object) -> None:
+        raise AttributeError(f"Identity is immutable (cannot set {name})")
+
+    def __delattr__(self, name: str) -> None:
+        raise AttributeError(f"Identity is immutable (cannot delete {name})")
+
+    @property
+    def claims(self) -> Mapping[str, Any]:
+        """The verified claims, read-only all the way down."""
+        frozen = self._frozen
+        if frozen is None:
+            frozen = freeze_claims(self._claims)
+            object.__setattr__(self, "_frozen", frozen)
+        return frozen  # type: ignore[return-value]
+
+    def has_role(self, role: str) -> bool:
+        """Whether the role was granted (directly or through ``includes``)."""
+        return role in self.roles
+
+    def has_permission(self, permission: str) -> bool:
+        """Whether any granted role carries this permission."""
+        return permission in self.permissions
+
+    @property
+    def is_authenticated(self) -> bool:
+        """Always true; lets Starlette's and Django's idioms treat this as a user."""
+        return True
+
+    @property
+    def display_name(self) -> str:
+        """The subject, for Starlette's ``BaseUser`` protocol."""
+        return self.subject
+
+    @property
+    def identity(self) -> str:
+        """The subject, for Starlette's ``BaseUser`` protocol."""
+        return self.subject
+
+    def __repr__(self) -> str:
+        roles = ", ".join(sorted(self.roles))
+        return (
+            f"Identity(subject={self.subject!r}, source={self.source!r}, "
+            f"key_id={self.key_id!r}, roles={{{roles}}})"
+        )

@@ -1,0 +1,240 @@
+"""Key material: HMAC secrets and public keys, loaded once and bound to one algorithm.
+
+A key entry in the configuration names its ``id``, its ``alg`` and exactly
+one source of material: for secrets ``secret`` (a literal with an encoding
+prefix), ``secret_env`` or ``secret_file``; for public keys ``public_key``
+(PEM text), ``public_key_file`` or ``jwk`` (one JWK as a table). Every key is
+checked against the kind its algorithm needs (curve, size, type) when the
+configuration loads, never per request.
+
+This module owns material only; deciding trust is the sources' job.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
+from jwt.algorithms import ECAlgorithm, HMACAlgorithm, OKPAlgorithm, RSAAlgorithm
+from jwt.exceptions import InvalidKeyError
+
+from edgeclaims.algorithms import MIN_HMAC_SECRET_BYTES, MIN_RSA_BITS, VerifyKey
+from edgeclaims.errors import ConfigurationError
+from edgeclaims.settings import Table
+
+__all__ = ["Key", "KeyKind", "decode_secret", "load_key", "public_key_kind"]
+
+#: The kinds of material an algorithm may need.
+KeyKind = str  # "secret" | "ec-p256" | "ec-p384" | "ec-p521" | "ed25519" | "rsa"
+
+_SECRET_SOURCES = ("secret", "secret_env", "secret_file")
+_PUBLIC_SOURCES = ("public_key", "public_key_file", "jwk")
+
+#: JOSE names for the algorithms, to check a JWK's own ``alg`` member.
+JOSE_NAMES = {
+    "hmac-sha256": "HS256",
+    "ecdsa-p256-sha256": "ES256",
+    "ed25519": "EdDSA",
+    "rsa-pss-sha512": "PS512",
+    "rsa-v1_5-sha256": "RS256",
+}
+
+
+@dataclass(frozen=True, eq=False, repr=False)
+class Key:
+    """A verification key bound to one algorithm. Its repr never shows material."""
+
+    id: str
+    alg: str
+    kind: KeyKind
+    material: VerifyKey
+
+    def __repr__(self) -> str:
+        return f"Key(id={self.id!r}, alg={self.alg!r})"
+
+
+def decode_secret(text: str, where: str) -> bytes:
+    """Decode a prefixed secret literal (``base64:``, ``base64url:``, ``hex:``, ``utf8:``).
+
+    The prefix is mandatory: without it, the edge and the origin could read
+    the same text as different bytes and disagree silently.
+    """
+    text = text.strip()
+    prefix, sep, body = text.partition(":")
+    if not sep:
+        raise ConfigurationError(
+            where, "a secret needs an encoding prefix: base64:, base64url:, hex: or utf8:"
+        )
+    try:
+        if prefix == "base64":
+            return base64.b64decode(body, validate=True)
+        if prefix == "base64url":
+            padded = body + "=" * (-len(body) % 4)
+            if not all(c.isalnum() or c in "-_=" for c in body):
+                raise ValueError("not base64url")
+            return base64.urlsafe_b64decode(padded)
+        if prefix == "hex":
+            return bytes.fromhex(body)
+        if prefix == "utf8":
+            return body.encode("utf-8")
+    except (ValueError, binascii.Error):
+        raise ConfigurationError(where, f"the secret is not valid {prefix}") from None
+    raise ConfigurationError(
+        where, f"unknown secret encoding {prefix!r}: use base64:, base64url:, hex: or utf8:"
+    )
+
+
+def load_key(table: Table, *, kinds: Mapping[str, KeyKind], base_dir: Path) -> Key:
+    """Read one ``keys[i]`` entry; ``kinds`` maps each allowed algorithm to its key kind."""
+    key_id = table.str("id")
+    if not key_id:
+        raise table.error("id", "must not be empty")
+    alg = table.str("alg")
+    if alg not in kinds:
+        allowed = ", ".join(sorted(kinds))
+        raise table.error("alg", f"unsupported algorithm {alg!r}; use one of {allowed}")
+    kind = kinds[alg]
+    given = [name for name in (*_SECRET_SOURCES, *_PUBLIC_SOURCES) if name in table]
+    if len(given) != 1:
+        wanted = _SECRET_SOURCES if kind == "secret" else _PUBLIC_SOURCES
+        raise ConfigurationError(
+            table.path, f"give exactly one of {', '.join(wanted)} for a {alg} key"
+        )
+    source = given[0]
+    if kind == "secret":
+        if source not in _SECRET_SOURCES and source != "jwk":
+            raise table.error(source, f"a {alg} key takes a secret, not a public key")
+        material: VerifyKey = _load_secret(table, source, base_dir)
+        if len(material) < MIN_HMAC_SECRET_BYTES:
+            raise table.error(
+                source, f"HMAC secrets must be at least {MIN_HMAC_SECRET_BYTES} bytes"
+            )
+    else:
+        if source in _SECRET_SOURCES:
+            raise table.error(source, f"a {alg} key takes a public key, not a secret")
+        material = _load_public(table, source, base_dir, alg=alg)
+        problem = public_key_kind_problem(material, kind)
+        if problem:
+            raise table.error(source, problem)
+    table.refuse_unknown()
+    return Key(id=key_id, alg=alg, kind=kind, material=material)
+
+
+def _load_secret(table: Table, source: str, base_dir: Path) -> bytes:
+    where = table.child_path(source)
+    if source == "secret":
+        return decode_secret(table.str("secret"), where)
+    if source == "secret_env":
+        name = table.str("secret_env")
+        value = os.environ.get(name)
+        if value is None:
+            raise ConfigurationError(where, f"environment variable {name} is not set")
+        return decode_secret(value, where)
+    if source == "secret_file":
+        return decode_secret(_read_text(table, "secret_file", base_dir), where)
+    # A JWK of kty "oct" may carry an HMAC secret.
+    jwk = _jwk_mapping(table)
+    if jwk.get("kty") != "oct":
+        raise ConfigurationError(where, "an HMAC key given as a JWK must have kty 'oct'")
+    try:
+        return HMACAlgorithm.from_jwk(dict(jwk))
+    except (InvalidKeyError, ValueError, KeyError, TypeError):
+        raise ConfigurationError(where, "not a valid oct JWK") from None
+
+
+def _load_public(table: Table, source: str, base_dir: Path, *, alg: str) -> VerifyKey:
+    where = table.child_path(source)
+    if source == "jwk":
+        return key_from_jwk(_jwk_mapping(table), where, alg=JOSE_NAMES.get(alg, alg))
+    pem = table.str("public_key") if source == "public_key" else _read_text(table, source, base_dir)
+    return public_key_from_pem(pem.encode("ascii", "replace"), where)
+
+
+def public_key_from_pem(pem: bytes, where: str) -> VerifyKey:
+    """Load a PEM public key; a private key is refused (only the edge holds it)."""
+    if b"PRIVATE KEY" in pem:
+        raise ConfigurationError(
+            where, "this is a private key; configure only the public key on the origin"
+        )
+    try:
+        key = serialization.load_pem_public_key(pem)
+    except (ValueError, TypeError):
+        raise ConfigurationError(where, "not a PEM public key") from None
+    if not isinstance(key, ec.EllipticCurvePublicKey | ed25519.Ed25519PublicKey | rsa.RSAPublicKey):
+        raise ConfigurationError(where, f"unsupported key type {type(key).__name__}")
+    return key
+
+
+def key_from_jwk(jwk: Mapping[str, object], where: str, *, alg: str | None = None) -> VerifyKey:
+    """Load one public (or ``oct``) JWK, refusing private members and mismatched use."""
+    if "d" in jwk or "p" in jwk:
+        raise ConfigurationError(where, "the JWK holds private key members; give the public key")
+    if jwk.get("use", "sig") != "sig":
+        raise ConfigurationError(where, "the JWK's 'use' is not 'sig'")
+    key_ops = jwk.get("key_ops")
+    if key_ops is not None and (not isinstance(key_ops, list) or "verify" not in key_ops):
+        raise ConfigurationError(where, "the JWK's key_ops do not include 'verify'")
+    if alg is not None and "alg" in jwk and jwk["alg"] != alg:
+        raise ConfigurationError(where, f"the JWK is for {jwk['alg']!r}, not {alg!r}")
+    loaders = {"EC": ECAlgorithm, "RSA": RSAAlgorithm, "OKP": OKPAlgorithm, "oct": HMACAlgorithm}
+    loader = loaders.get(str(jwk.get("kty")))
+    if loader is None:
+        raise ConfigurationError(where, "unsupported JWK kty")
+    try:
+        key = loader.from_jwk(json.dumps(dict(jwk)))
+    except (InvalidKeyError, ValueError, KeyError, TypeError, binascii.Error):
+        raise ConfigurationError(where, "not a valid JWK") from None
+    if not isinstance(
+        key, bytes | ec.EllipticCurvePublicKey | ed25519.Ed25519PublicKey | rsa.RSAPublicKey
+    ):
+        raise ConfigurationError(where, f"unsupported key type {type(key).__name__}")
+    return key
+
+
+def public_key_kind(key: VerifyKey) -> KeyKind:
+    """The kind of a loaded key (``ec-p256``, ``rsa``, …)."""
+    if isinstance(key, bytes):
+        return "secret"
+    if isinstance(key, ed25519.Ed25519PublicKey):
+        return "ed25519"
+    if isinstance(key, rsa.RSAPublicKey):
+        return "rsa"
+    curves = {"secp256r1": "ec-p256", "secp384r1": "ec-p384", "secp521r1": "ec-p521"}
+    return curves.get(key.curve.name, f"ec-{key.curve.name}")
+
+
+def public_key_kind_problem(key: VerifyKey, kind: KeyKind) -> str | None:
+    """Why ``key`` cannot serve an algorithm needing ``kind`` (None when it can)."""
+    actual = public_key_kind(key)
+    if actual != kind:
+        return f"the key is {actual}, the algorithm needs {kind}"
+    if isinstance(key, rsa.RSAPublicKey) and key.key_size < MIN_RSA_BITS:
+        return f"RSA keys must be at least {MIN_RSA_BITS} bits, this one has {key.key_size}"
+    return None
+
+
+def _jwk_mapping(table: Table) -> Mapping[str, object]:
+    value = table.raw("jwk")
+    if not isinstance(value, Mapping):
+        raise table.error("jwk", "expected a table holding one JWK")
+    return value
+
+
+def _read_text(table: Table, key: str, base_dir: Path) -> str:
+    path = Path(table.str(key))
+    if not path.is_absolute():
+        path = base_dir / path
+    try:
+        return path.read_text(encoding="utf-8")
+    except OSError as exc:
+        # The path is configuration, not a secret; the content never appears.
+        raise table.error(key, f"cannot read {path}: {exc.strerror or exc}") from None
+    except UnicodeDecodeError:
+        raise table.error(key, f"{path} is not UTF-8 text") from None

@@ -1,0 +1,177 @@
+"""Redis replay store: nonces shared by every process on every server of a farm.
+
+One ``SET key 1 NX PX ttl`` per request: Redis executes commands one at a
+time, so of several servers recording the same nonce at the same moment
+exactly one gets ``OK`` and the others ``nil``, and Redis forgets the key by
+itself when the ttl has passed. Named ``redis_store`` so that it never
+shadows the ``redis`` package, which is an optional dependency
+(``pip install 'edgeclaims[redis]'``) imported only when this store is used.
+
+TLS and credentials come from the URL: ``rediss://user:password@host:6380/0``
+(Redis 6 ACL user) or ``rediss://:password@host:6380/0``; certificate options
+as query parameters (``?ssl_ca_certs=C:/certs/ca.pem``). Prefer a URL kept
+out of the configuration file (an app pool environment variable).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import threading
+import weakref
+from typing import Any
+from urllib.parse import urlsplit
+
+import redis
+import redis.asyncio
+from redis.asyncio.retry import Retry as AsyncRetry
+from redis.backoff import NoBackoff
+from redis.exceptions import RedisError
+from redis.retry import Retry
+
+from edgeclaims.errors import ReplayStoreUnavailable
+from edgeclaims.replay.base import OutageLog, ReplayStore, replay_key
+
+__all__ = ["RedisReplayStore", "redact_url"]
+
+_VALUE = b"1"
+
+
+def redact_url(url: str) -> str:
+    """The URL without user, password or query: what logs and reprs may show."""
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname or ""
+        if ":" in host:
+            host = f"[{host}]"
+        port = f":{parts.port}" if parts.port is not None else ""
+    except ValueError:
+        return "<unparsable redis URL>"
+    credentials = "***@" if parts.username or parts.password else ""
+    return f"{parts.scheme}://{credentials}{host}{port}{parts.path}"
+
+
+class RedisReplayStore(ReplayStore):
+    """Nonces in Redis (``SET NX PX``), for a farm of servers sharing one Redis.
+
+    The synchronous client and one asyncio client per event loop each keep a
+    connection pool. Every socket operation is bounded by ``timeout``, and
+    there are no client-side retries: a Redis that is down costs one failed
+    connect (instant when the port is closed, ``timeout`` when the host does
+    not answer), not a series of back-offs, and the request is refused with
+    ``replay_store_unavailable``. When Redis is back the pools reconnect on
+    the next call: no restart needed.
+
+    Retries are off for a second reason: ``SET NX`` is not idempotent. Had a
+    first attempt reached Redis before its reply was lost, a retry would read
+    the nonce as already seen and refuse a genuine request as a replay.
+    """
+
+    name = "redis"
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        timeout: float = 0.5,
+        key_prefix: str = "edgeclaims:replay:",
+        **client_options: Any,
+    ) -> None:
+        self._url = url
+        self._label = redact_url(url)
+        self._prefix = key_prefix.encode("utf-8")
+        self._options: dict[str, Any] = {
+            "socket_timeout": timeout,
+            "socket_connect_timeout": timeout,
+            "health_check_interval": 0,
+            **client_options,
+        }
+        self.timeout = timeout
+        self._client: redis.Redis = redis.Redis.from_url(
+            url, retry=Retry(NoBackoff(), 0), **self._options
+        )
+        # redis.asyncio connections belong to the loop that opened them.
+        self._async_clients: weakref.WeakKeyDictionary[
+            asyncio.AbstractEventLoop, redis.asyncio.Redis
+        ] = weakref.WeakKeyDictionary()
+        self._lock = threading.Lock()
+        self._outage = OutageLog(f"redis ({self._label})")
+        self._closed = False
+
+    def key(self, scope: str, key_id: str, nonce: str) -> bytes:
+        """The Redis key for ``(scope, key_id, nonce)``: the prefix and a hex digest."""
+        return self._prefix + replay_key(scope, key_id, nonce).hex().encode("ascii")
+
+    def check_and_record(self, scope: str, key_id: str, nonce: str, ttl: float) -> bool:
+        """Record the nonce; True on its first sighting within ``ttl`` seconds, farm-wide."""
+        key = self.key(scope, key_id, nonce)
+        if self._closed:
+            raise ReplayStoreUnavailable("the Redis replay store is closed")
+        try:
+            result = self._client.set(key, _VALUE, nx=True, px=max(1, math.ceil(ttl * 1000)))
+        except (RedisError, OSError) as exc:
+            raise self._unavailable(exc) from exc
+        if self._outage.down:
+            self._outage.recovered()
+        return bool(result)
+
+    async def acheck_and_record(self, scope: str, key_id: str, nonce: str, ttl: float) -> bool:
+        """Same as :meth:`check_and_record` through ``redis.asyncio``: the loop never waits."""
+        key = self.key(scope, key_id, nonce)
+        if self._closed:
+            raise ReplayStoreUnavailable("the Redis replay store is closed")
+        client = self._async_client()
+        try:
+            result = await client.set(key, _VALUE, nx=True, px=max(1, math.ceil(ttl * 1000)))
+        except (RedisError, OSError, asyncio.TimeoutError) as exc:
+            raise self._unavailable(exc) from exc
+        if self._outage.down:
+            self._outage.recovered()
+        return bool(result)
+
+    def _unavailable(self, exc: BaseException) -> ReplayStoreUnavailable:
+        # redis-py's messages name the host and port, never the password;
+        # they go to the log, while the caller only learns the store is down.
+        self._outage.failed(f"{type(exc).__name__}: {exc}")
+        return ReplayStoreUnavailable("the Redis replay store did not answer")
+
+    def _async_client(self) -> redis.asyncio.Redis:
+        loop = asyncio.get_running_loop()
+        client = self._async_clients.get(loop)
+        if client is None:
+            with self._lock:
+                client = self._async_clients.get(loop)
+                if client is None:
+                    client = redis.asyncio.Redis.from_url(
+                        self._url, retry=AsyncRetry(NoBackoff(), 0), **self._options
+                    )
+                    self._async_clients[loop] = client
+        return client
+
+    async def aclose(self) -> None:
+        """Close the client of the running loop (ASGI shutdown), then everything else."""
+        loop = asyncio.get_running_loop()
+        with self._lock:
+            client = self._async_clients.pop(loop, None)
+        if client is not None:
+            await client.aclose()
+        self.close()
+
+    def close(self) -> None:
+        """Close the connection pools.
+
+        An asyncio client is closed here only if its loop is not running;
+        under a running loop, await :meth:`aclose` instead (or its sockets
+        are closed when the loop's client is garbage-collected).
+        """
+        self._closed = True
+        self._client.close()
+        with self._lock:
+            clients = list(self._async_clients.items())
+            self._async_clients.clear()
+        for loop, client in clients:
+            if not loop.is_closed() and not loop.is_running():
+                loop.run_until_complete(client.aclose())
+
+    def __repr__(self) -> str:
+        return f"RedisReplayStore({self._label!r}, timeout={self.timeout})"

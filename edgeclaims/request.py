@@ -1,0 +1,267 @@
+"""A framework-neutral view of one request, as the edge signed it.
+
+Built from a WSGI environ or an ASGI scope. It answers the questions the
+sources ask — method, authority, the *raw* path and query as they were on
+the request line, header values — and refuses to guess when a header is
+ambiguous (sent twice, or spelled with underscores where the server keeps
+the spelling apart). It verifies nothing itself.
+
+The IIS rules (reference/iis.md, "The path the signature binds"):
+
+* the signed path is the raw one: ASGI ``raw_path``; WSGI ``UNENCODED_URL``
+  (set by IIS itself), ``REQUEST_URI`` or ``RAW_URI``; only when none exists,
+  ``SCRIPT_NAME + PATH_INFO`` re-encoded;
+* the route path — what the application will route on — is what the server
+  hands the app (``SCRIPT_NAME + PATH_INFO``, ASGI ``path``). When it does not
+  decode to the same thing as the raw path, the signature would bind one
+  path while the app serves another: ``binding_problem`` says so and the
+  engine refuses the request;
+* ``X-Original-URL`` (wfastcgi swaps it into ``PATH_INFO``) is never a source
+  of the signed path unless the deployment says IIS URL Rewrite sets it.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Iterable, Mapping
+from typing import Any
+from urllib.parse import quote, unquote_to_bytes
+
+from edgeclaims.errors import AmbiguousHeader
+
+__all__ = ["RequestView", "normalize_path", "wsgi_header_key"]
+
+_DEFAULT_PORTS = {"http": "80", "https": "443", "ws": "80", "wss": "443"}
+_RAW_URI_KEYS = ("UNENCODED_URL", "REQUEST_URI", "RAW_URI")
+
+
+@functools.lru_cache(maxsize=256)
+def wsgi_header_key(name: str) -> str:
+    """The CGI environ key of a header (``X-Edge-Claims`` → ``HTTP_X_EDGE_CLAIMS``)."""
+    lowered = name.lower()
+    if lowered == "content-type":
+        return "CONTENT_TYPE"
+    if lowered == "content-length":
+        return "CONTENT_LENGTH"
+    return "HTTP_" + name.upper().replace("-", "_")
+
+
+def normalize_path(raw_path: str) -> str:
+    """The ``path_form = "normalized"`` spelling of a path (spec §1 rule 7).
+
+    Percent-decode, then percent-encode every byte outside RFC 3986's
+    unreserved set and ``/``, with upper-case hex — what both the edge and
+    the origin can compute even when the origin only sees a decoded path.
+    """
+    return quote(unquote_to_bytes(raw_path), safe="/")
+
+
+def _authority(host: str, scheme: str) -> str:
+    host = host.strip().lower()
+    default = _DEFAULT_PORTS.get(scheme)
+    if default and host.endswith(":" + default) and not host.endswith("]"):
+        host = host[: -len(default) - 1]
+    return host
+
+
+class RequestView:
+    """Method, authority, raw path and query, and checked header look-ups of one request."""
+
+    __slots__ = (
+        "_headers",
+        "_underscored",
+        "_wsgi_environ",
+        "authority",
+        "binding_problem",
+        "method",
+        "peer",
+        "raw_path",
+        "raw_query",
+        "route_path",
+        "scheme",
+    )
+
+    def __init__(
+        self,
+        *,
+        method: str,
+        scheme: str,
+        authority: str,
+        raw_path: str,
+        raw_query: str | None,
+        route_path: str,
+        peer: str | None,
+        headers: Mapping[str, list[str]] | None = None,
+        wsgi_environ: Mapping[str, Any] | None = None,
+        binding_problem: str | None = None,
+    ) -> None:
+        self.method = method
+        self.scheme = scheme
+        self.authority = authority
+        #: The absolute path as on the request line, still percent-encoded; never empty.
+        self.raw_path = raw_path or "/"
+        #: The query without its ``?``; None when the request line had none.
+        self.raw_query = raw_query
+        #: The decoded path the application routes on (for route policy).
+        self.route_path = route_path
+        self.peer = peer
+        self.binding_problem = binding_problem
+        self._headers = headers
+        # Names that arrived with underscores, spelled with dashes.
+        self._underscored = (
+            frozenset(n.replace("_", "-") for n in headers if "_" in n) if headers else frozenset()
+        )
+        self._wsgi_environ = wsgi_environ
+
+    # -- construction -------------------------------------------------------
+
+    @classmethod
+    def from_wsgi(
+        cls, environ: Mapping[str, Any], *, trust_original_url: bool = False
+    ) -> RequestView:
+        """View a WSGI environ (wfastcgi, waitress, gunicorn, werkzeug, …)."""
+        scheme = str(environ.get("wsgi.url_scheme", "http"))
+        host = environ.get("HTTP_HOST")
+        if not host:
+            host = f"{environ.get('SERVER_NAME', '')}:{environ.get('SERVER_PORT', '')}"
+        # PEP 3333: SCRIPT_NAME/PATH_INFO are the decoded bytes as latin-1.
+        routed = str(environ.get("SCRIPT_NAME", "")) + str(environ.get("PATH_INFO", ""))
+        route_bytes = routed.encode("latin-1", "replace")
+        original_url = environ.get("HTTP_X_ORIGINAL_URL")
+        problem = None
+
+        raw_uri = None
+        if original_url and trust_original_url:
+            raw_uri = str(original_url)
+        else:
+            for key in _RAW_URI_KEYS:
+                value = environ.get(key)
+                if value:
+                    raw_uri = str(value)
+                    break
+        if raw_uri is not None:
+            raw_path, sep, raw_query = raw_uri.partition("?")
+            query: str | None = raw_query if sep else None
+            if not raw_path.startswith("/"):
+                problem = "the raw request path is not an absolute path"
+            elif unquote_to_bytes(raw_path) != route_bytes and raw_path != routed:
+                # wfastcgi swaps X-Original-URL into PATH_INFO: a client that
+                # sends it makes the app serve a path nobody signed.
+                problem = "the path the application routes on differs from the request path"
+        else:
+            raw_path = quote(route_bytes, safe="/;=,:@!$&'()*+")
+            qs = environ.get("QUERY_STRING")
+            query = str(qs) if qs else None
+        if original_url and not trust_original_url and problem is None:
+            original_path = str(original_url).partition("?")[0]
+            if unquote_to_bytes(original_path) != unquote_to_bytes(raw_path):
+                problem = "X-Original-URL names another path than the one requested"
+
+        return cls(
+            method=str(environ.get("REQUEST_METHOD", "GET")),
+            scheme=scheme,
+            authority=_authority(str(host), scheme),
+            raw_path=raw_path,
+            raw_query=query,
+            route_path=route_bytes.decode("utf-8", "replace") or "/",
+            peer=environ.get("REMOTE_ADDR"),
+            wsgi_environ=environ,
+            binding_problem=problem,
+        )
+
+    @classmethod
+    def from_asgi(cls, scope: Mapping[str, Any]) -> RequestView:
+        """View an ASGI http or websocket scope."""
+        headers: dict[str, list[str]] = {}
+        for raw_name, raw_value in scope.get("headers", ()):
+            headers.setdefault(raw_name.decode("latin-1").lower(), []).append(
+                raw_value.decode("latin-1")
+            )
+        scheme = str(scope.get("scheme") or ("ws" if scope.get("type") == "websocket" else "http"))
+        host_values = headers.get("host")
+        if host_values:
+            host = host_values[-1]
+        else:
+            server = scope.get("server") or ("", None)
+            host = f"{server[0]}:{server[1]}" if server[1] is not None else str(server[0])
+        routed = str(scope.get("root_path", "")) + str(scope.get("path", "/"))
+        raw_path_bytes = scope.get("raw_path")
+        problem = None
+        if raw_path_bytes:
+            raw_path = bytes(raw_path_bytes).decode("latin-1")
+            # Some servers put the query in raw_path; the query is separate in ASGI.
+            raw_path = raw_path.partition("?")[0]
+            decoded = unquote_to_bytes(raw_path).decode("utf-8", "replace")
+            # Servers disagree on whether `path` includes `root_path`: accept either.
+            if decoded not in (str(scope.get("path", "/")), routed):
+                problem = "the path the application routes on differs from the request path"
+        else:
+            raw_path = quote(routed.encode("utf-8"), safe="/;=,:@!$&'()*+")
+        query_bytes = scope.get("query_string", b"")
+        client = scope.get("client")
+        return cls(
+            method=str(scope.get("method", "GET")),
+            scheme=scheme,
+            authority=_authority(host, scheme),
+            raw_path=raw_path,
+            raw_query=bytes(query_bytes).decode("latin-1") if query_bytes else None,
+            route_path=routed or "/",
+            peer=str(client[0]) if client else None,
+            headers=headers,
+            binding_problem=problem,
+        )
+
+    # -- header look-ups ------------------------------------------------------
+
+    def header_values(self, name: str) -> list[str]:
+        """Every value of a header (lower-cased name), as separate field lines where known."""
+        if self._headers is not None:
+            return self._headers.get(name, [])
+        assert self._wsgi_environ is not None
+        value = self._wsgi_environ.get(wsgi_header_key(name))
+        return [] if value is None else [str(value)]
+
+    def header(self, name: str) -> str | None:
+        """The single value of an identity header, or None when absent or empty.
+
+        Raises ``AmbiguousHeader`` when the header arrived more than once, or
+        (where the server keeps the spelling) also with underscores.
+        """
+        values = self.header_values(name)
+        # uvicorn and Starlette keep `x_edge_claims` apart from `x-edge-claims`;
+        # a WSGI environ would merge them (CVE-2015-0219 class). Any
+        # underscore spelling of an identity header is refused.
+        if name in self._underscored:
+            raise AmbiguousHeader(f"header {name} also arrived spelled with underscores")
+        if len(values) > 1:
+            raise AmbiguousHeader(f"header {name} arrived more than once")
+        if not values:
+            return None
+        value = values[0].strip()
+        return value or None  # an empty identity header counts as missing
+
+    def present(self, names: Iterable[str]) -> bool:
+        """Whether any of these headers arrived non-empty, in any spelling.
+
+        No ambiguity check here: the source that then reads the header does
+        it, so an underscore-only spelling still selects the source and is
+        refused there rather than passing as anonymous.
+        """
+        for name in names:
+            if name in self._underscored:
+                return True
+            if any(value.strip() for value in self.header_values(name)):
+                return True
+        return False
+
+    # -- RFC 9421 derived components -----------------------------------------
+
+    def path_for_signature(self, path_form: str) -> str:
+        """``@path`` as the edge signed it: exact, or the normalized form."""
+        if path_form == "normalized":
+            return normalize_path(self.raw_path)
+        return self.raw_path
+
+    def query_for_signature(self) -> str:
+        """``@query``: ``?`` and the raw query, ``?`` alone when there is none (RFC 9421 §2.2.7)."""
+        return "?" + (self.raw_query or "")

@@ -1,0 +1,158 @@
+"""A strict reader for one table of the configuration mapping.
+
+Every section of the configuration (the top level, each source, each key,
+the replay table) is read through a ``Table``: it knows its key path, so an
+error always names the offending setting, and it refuses keys nobody read —
+a typo such as ``max_agee`` must not silently leave a check at its default.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping, Sequence
+from typing import Any, TypeVar
+
+from edgeclaims.errors import ConfigurationError
+
+T = TypeVar("T")
+
+__all__ = ["Table"]
+
+
+class Table:
+    """One mapping of the configuration, read by name with type checks."""
+
+    def __init__(self, data: object, path: str) -> None:
+        if not isinstance(data, Mapping):
+            raise ConfigurationError(path, f"expected a table, got {_kind(data)}")
+        for key in data:
+            if not isinstance(key, str):
+                raise ConfigurationError(path, f"keys must be strings, got {_kind(key)}")
+        self._data: Mapping[str, object] = data
+        self.path = path
+        self._read: set[str] = set()
+
+    def child_path(self, key: str | int) -> str:
+        """The key path of a child entry."""
+        if isinstance(key, int):
+            return f"{self.path}[{key}]"
+        return f"{self.path}.{key}" if self.path else key
+
+    def error(self, key: str, problem: str) -> ConfigurationError:
+        """A ConfigurationError naming ``key`` of this table."""
+        return ConfigurationError(self.child_path(key), problem)
+
+    def __contains__(self, key: str) -> bool:
+        return key in self._data
+
+    def keys(self) -> Iterator[str]:
+        """Every key of the table (each counts as read)."""
+        self._read.update(self._data)
+        return iter(list(self._data))
+
+    def raw(self, key: str, default: object = None) -> object:
+        """The value as given, without a type check."""
+        self._read.add(key)
+        return self._data.get(key, default)
+
+    def str(self, key: str, default: str | None = None, *, choices: Sequence[str] = ()) -> str:
+        value = self._typed(key, str, default, "a string")
+        if choices and value not in choices:
+            allowed = ", ".join(repr(c) for c in choices)
+            raise self.error(key, f"must be one of {allowed}, got {value!r}")
+        return value
+
+    def optional_str(self, key: str) -> str | None:
+        if self._data.get(key) is None:
+            self._read.add(key)
+            return None
+        return self.str(key)
+
+    def bool(self, key: str, default: bool | None = None) -> bool:
+        return self._typed(key, bool, default, "true or false")
+
+    def int(self, key: str, default: int | None = None, *, minimum: int | None = None) -> int:
+        value = self._data.get(key, default)
+        self._read.add(key)
+        # bool is an int subclass: `max_age = true` is a mistake, not 1.
+        if isinstance(value, bool) or not isinstance(value, int):
+            if value is None:
+                raise self.error(key, "is required")
+            raise self.error(key, f"expected an integer, got {_kind(value)}")
+        if minimum is not None and value < minimum:
+            raise self.error(key, f"must be at least {minimum}, got {value}")
+        return value
+
+    def number(self, key: str, default: float | None = None, *, minimum: float = 0.0) -> float:
+        value = self._data.get(key, default)
+        self._read.add(key)
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            if value is None:
+                raise self.error(key, "is required")
+            raise self.error(key, f"expected a number, got {_kind(value)}")
+        if value < minimum:
+            raise self.error(key, f"must be at least {minimum}, got {value}")
+        return float(value)
+
+    def str_list(self, key: str, default: Sequence[str] | None = None) -> tuple[str, ...]:
+        """A list of strings; a single string is accepted as a one-item list."""
+        value = self._data.get(key, default)
+        self._read.add(key)
+        if value is None:
+            raise self.error(key, "is required")
+        if isinstance(value, str):
+            return (value,)
+        if not isinstance(value, Sequence):
+            raise self.error(key, f"expected a list of strings, got {_kind(value)}")
+        for index, item in enumerate(value):
+            if not isinstance(item, str):
+                raise ConfigurationError(
+                    f"{self.child_path(key)}[{index}]", f"expected a string, got {_kind(item)}"
+                )
+        return tuple(value)
+
+    def table(self, key: str, *, required: bool = False) -> Table:
+        """A nested table (empty when absent and not required)."""
+        self._read.add(key)
+        if key not in self._data:
+            if required:
+                raise self.error(key, "is required")
+            return Table({}, self.child_path(key))
+        return Table(self._data[key], self.child_path(key))
+
+    def tables(self, key: str) -> list[Table]:
+        """A list of nested tables (``[[array.of.tables]]`` in TOML)."""
+        value = self._data.get(key, [])
+        self._read.add(key)
+        if isinstance(value, Mapping) or not isinstance(value, Sequence) or isinstance(value, str):
+            raise self.error(key, f"expected a list of tables, got {_kind(value)}")
+        return [Table(item, f"{self.child_path(key)}[{i}]") for i, item in enumerate(value)]
+
+    def refuse_unknown(self) -> None:
+        """Raise for any key that no reader asked for (a typo, most likely)."""
+        unknown = [key for key in self._data if key not in self._read]
+        if unknown:
+            raise self.error(unknown[0], "unknown setting")
+
+    def _typed(self, key: str, kind: type[T], default: T | None, described: str) -> T:
+        value = self._data.get(key, default)
+        self._read.add(key)
+        if value is None:
+            raise self.error(key, "is required")
+        if not isinstance(value, kind):
+            raise self.error(key, f"expected {described}, got {_kind(value)}")
+        return value
+
+
+def _kind(value: Any) -> str:
+    """Name the type of a value without showing the value (it may be secret)."""
+    if value is None:
+        return "nothing"
+    return {
+        bool: "a boolean",
+        int: "an integer",
+        float: "a number",
+        str: "a string",
+        list: "a list",
+        tuple: "a list",
+        dict: "a table",
+    }.get(type(value), type(value).__name__)

@@ -1,0 +1,360 @@
+"""The ``rfc9421`` source: claims in a header, signed as an RFC 9421 HTTP Message Signature.
+
+Wire format and rules: spec/signed-headers.md §1. In short, the edge sends
+
+    X-Edge-Claims: <base64url JSON object>
+    Signature-Input: edge=("@method" "@authority" "@path" "@query" "x-edge-claims");
+                     created=…;keyid="…";nonce="…";tag="edgeclaims"   (one line)
+    Signature: edge=:<base64>:
+
+and this module refuses anything that is not exactly that, signed by a
+configured key, fresh, and (with the engine's replay check) seen once. The
+algorithm always comes from the key's configuration (RFC 9421 §7.3.6).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from edgeclaims import structured
+from edgeclaims.algorithms import ALGORITHMS
+from edgeclaims.errors import (
+    AlgorithmNotAllowed,
+    AmbiguousHeader,
+    BadAudience,
+    BadIssuer,
+    BadSignature,
+    ConfigurationError,
+    Expired,
+    InsufficientCoverage,
+    MalformedHeader,
+    MissingIdentity,
+    NotYetValid,
+    TooLarge,
+    UnknownKey,
+    UnsupportedComponent,
+)
+from edgeclaims.keys import Key, load_key
+from edgeclaims.request import RequestView
+from edgeclaims.settings import Table
+from edgeclaims.sources import Assertion, ReplayTicket, Source, Trace
+from edgeclaims.sources.rfc9421_base import (
+    DERIVED_COMPONENTS,
+    KNOWN_PARAMETERS,
+    signature_base,
+)
+
+__all__ = ["RFC9421Source", "from_table"]
+
+DEFAULT_REQUIRED = ("@method", "@path", "@query")
+#: Signature and Signature-Input are small; anything larger is an attack.
+MAX_SIGNATURE_HEADER_BYTES = 8192
+_BASE64URL = re.compile(r"[A-Za-z0-9_-]*")
+_HEADER_NAME = re.compile(r"[a-z0-9!#$%&'*+.^_`|~-]+")
+
+
+@dataclass(frozen=True, eq=False)
+class RFC9421Source(Source):
+    """Verifies the RFC 9421 profile of spec/signed-headers.md §1."""
+
+    name: str
+    keys: Mapping[str, Key]
+    claims_header: str = "x-edge-claims"
+    tag: str | None = "edgeclaims"
+    max_age: int = 30
+    leeway: int = 5
+    required_components: tuple[str, ...] = (*DEFAULT_REQUIRED, "x-edge-claims")
+    path_form: str = "exact"
+    max_claims_bytes: int = 8192
+    require_nonce: bool = True
+    issuers: tuple[str, ...] = ()
+    audiences: tuple[str, ...] = ()
+    #: Only for RFC 9421 Appendix B vectors: choose the signature by label, not tag.
+    label: str | None = None
+    #: Only for RFC 9421 Appendix B vectors: the message carries no claims header.
+    claims_required: bool = True
+    type: str = "rfc9421"
+
+    @property
+    def trigger_headers(self) -> tuple[str, ...]:
+        return (self.claims_header,)
+
+    @property
+    def stripped_headers(self) -> tuple[str, ...]:
+        return (self.claims_header, "signature", "signature-input")
+
+    @property
+    def replay_ttl(self) -> float:
+        """How long a nonce must be remembered: past every moment it could still verify."""
+        return float(self.max_age + 2 * self.leeway)
+
+    # -- verification --------------------------------------------------------
+
+    def verify(self, view: RequestView, now: float, trace: Trace | None = None) -> Assertion:
+        claims_text = view.header(self.claims_header)
+        if claims_text is None and self.claims_required:
+            raise MissingIdentity(f"no {self.claims_header} header")
+        if claims_text is not None:
+            if len(claims_text) > (self.max_claims_bytes * 4 + 2) // 3:
+                raise TooLarge(f"{self.claims_header} exceeds {self.max_claims_bytes} bytes")
+            if "," in claims_text:
+                # Not in the base64url alphabet: two field lines that a WSGI
+                # server joined with ", " (waitress does).
+                raise AmbiguousHeader(f"{self.claims_header} arrived more than once")
+        label, inner, signature = self._select_signature(view)
+        if trace:
+            trace("select", f"signature {label!r} carries tag {self.tag!r}")
+        components = self._check_components(inner)
+        if trace:
+            trace("coverage", "covers " + " ".join(components))
+        params = _signature_parameters(inner.params)
+        created = params.get("created")
+        key_id = params.get("keyid")
+        if not isinstance(created, int) or isinstance(created, bool):
+            raise MalformedHeader("signature parameter created is missing or not an integer")
+        if not isinstance(key_id, str) or not key_id:
+            raise MalformedHeader("signature parameter keyid is missing or not a string")
+        nonce = params.get("nonce")
+        if nonce is not None and not isinstance(nonce, str):
+            raise MalformedHeader("signature parameter nonce is not a string")
+        if self.require_nonce and not nonce:
+            raise MalformedHeader("signature parameter nonce is required (replay protection)")
+        self._check_time(created, params.get("expires"), now)
+        if trace:
+            trace("time", f"created {created}, {int(now) - created}s ago (max_age {self.max_age})")
+
+        key = self.keys.get(key_id)
+        if key is None:
+            raise UnknownKey("no configured key has the signature's keyid")
+        alg = params.get("alg")
+        if alg is not None and alg != key.alg:
+            raise AlgorithmNotAllowed(f"signature alg does not match the key's {key.alg}")
+
+        base = signature_base(view, components, inner, path_form=self.path_form)
+        if trace:
+            trace("key", f"keyid {key_id!r} → {key.alg}")
+            trace("base", base.decode("ascii"))
+        if not ALGORITHMS[key.alg].verify(key.material, base, signature):
+            raise BadSignature(f"signature {label} does not verify with key {key_id}")
+        if trace:
+            trace("signature", "verifies")
+
+        # Only now, with the signature verified, is anything in the claims read.
+        claims = self._decode_claims(claims_text) if claims_text is not None else {}
+        self._check_claims(claims, now)
+        if trace:
+            trace("claims", f"JSON object with {len(claims)} claims")
+        ticket = ReplayTicket(key_id, nonce, self.replay_ttl) if nonce else None
+        return Assertion(claims=claims, key_id=key_id, replay=ticket)
+
+    def _select_signature(self, view: RequestView) -> tuple[str, structured.InnerList, bytes]:
+        input_text = view.header("signature-input")
+        signature_text = view.header("signature")
+        if input_text is None or signature_text is None:
+            raise MissingIdentity("no Signature-Input or Signature header")
+        if max(len(input_text), len(signature_text)) > MAX_SIGNATURE_HEADER_BYTES:
+            raise TooLarge("signature headers are too large")
+        inputs = _parse_dictionary(input_text, "Signature-Input")
+        signatures = _parse_dictionary(signature_text, "Signature")
+        chosen: list[tuple[str, structured.InnerList]] = []
+        for member_label, member in inputs.items():
+            if not isinstance(member, structured.InnerList):
+                raise MalformedHeader("a Signature-Input member is not an inner list")
+            if self.label is not None:
+                if member_label == self.label:
+                    chosen.append((member_label, member))
+            elif member.params.get("tag") == self.tag:
+                chosen.append((member_label, member))
+        if not chosen:
+            raise MissingIdentity("no signature carries the configured tag")
+        if len(chosen) > 1:
+            raise AmbiguousHeader("more than one signature carries the configured tag")
+        label, inner = chosen[0]
+        value = signatures.get(label)
+        if value is None:
+            raise MissingIdentity("the Signature header has no member for the signature's label")
+        if not isinstance(value, structured.Item) or not isinstance(value.value, bytes):
+            raise MalformedHeader("the Signature member is not a byte sequence")
+        if value.params:
+            raise MalformedHeader("the Signature member has parameters")
+        return label, inner, value.value
+
+    def _check_components(self, inner: structured.InnerList) -> tuple[str, ...]:
+        components: list[str] = []
+        for item in inner.items:
+            name = item.value
+            if type(name) is not str:  # a Token, bytes or number is not a component id
+                raise MalformedHeader("a covered component is not a string")
+            if item.params:
+                # ;sf ;bs ;key ;req ;tr ;name change how a value is derived.
+                raise UnsupportedComponent("component parameters are not supported")
+            if name.startswith("@"):
+                if name not in DERIVED_COMPONENTS:
+                    raise UnsupportedComponent("unsupported derived component")
+            elif not _HEADER_NAME.fullmatch(name):
+                raise MalformedHeader("a covered header name is not a lower-case field name")
+            if name in components:
+                raise MalformedHeader("a component is covered twice")  # RFC 9421 §2.5
+            components.append(name)
+        missing = [name for name in self.required_components if name not in components]
+        if missing:
+            raise InsufficientCoverage(f"the signature does not cover {', '.join(missing)}")
+        return tuple(components)
+
+    def _check_time(self, created: int, expires: object, now: float) -> None:
+        if created > now + self.leeway:
+            raise NotYetValid("signature created in the future")
+        if now - created > self.max_age + self.leeway:
+            raise Expired("signature older than max_age")
+        if expires is not None:
+            if not isinstance(expires, int) or isinstance(expires, bool):
+                raise MalformedHeader("signature parameter expires is not an integer")
+            if now > expires + self.leeway:
+                raise Expired("signature past its expires time")
+
+    def _decode_claims(self, text: str) -> dict[str, Any]:
+        # Strict base64url without padding (RFC 4648 §5): a '=' or a character
+        # outside the alphabet is a different encoder — or an attack.
+        remainder = len(text) % 4
+        if remainder == 1 or not _BASE64URL.fullmatch(text):
+            raise MalformedHeader(f"{self.claims_header} is not unpadded base64url")
+        # Canonical only: the unused low bits of the last character must be
+        # zero, or two header texts would carry the same claims.
+        if remainder and _B64URL_ALPHABET.index(text[-1]) & (0b1111 if remainder == 2 else 0b11):
+            raise MalformedHeader(f"{self.claims_header} is not canonical base64url")
+        try:
+            raw = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+        except (binascii.Error, ValueError):
+            raise MalformedHeader(f"{self.claims_header} is not unpadded base64url") from None
+        if len(raw) > self.max_claims_bytes:
+            raise TooLarge(f"{self.claims_header} exceeds {self.max_claims_bytes} bytes")
+        try:
+            claims = _CLAIMS_DECODER.decode(raw.decode("utf-8"))
+        except (ValueError, RecursionError):  # UnicodeDecodeError is a ValueError
+            raise MalformedHeader(f"{self.claims_header} is not a JSON object") from None
+        if not isinstance(claims, dict):
+            raise MalformedHeader(f"{self.claims_header} is not a JSON object")
+        return claims
+
+    def _check_claims(self, claims: Mapping[str, Any], now: float) -> None:
+        for name in ("exp", "nbf"):
+            value = claims.get(name)
+            if value is not None and (
+                isinstance(value, bool) or not isinstance(value, int | float)
+            ):
+                raise MalformedHeader(f"claim {name} is not a number")
+        exp = claims.get("exp")
+        if exp is not None and now > exp + self.leeway:
+            raise Expired("claims past their exp")
+        nbf = claims.get("nbf")
+        if nbf is not None and nbf > now + self.leeway:
+            raise NotYetValid("claims before their nbf")
+        if self.issuers and claims.get("iss") not in self.issuers:
+            raise BadIssuer("claims iss is not a configured issuer")
+        if self.audiences:
+            aud = claims.get("aud")
+            audiences = aud if isinstance(aud, list) else [aud]
+            if not any(isinstance(a, str) and a in self.audiences for a in audiences):
+                raise BadAudience("claims aud holds no configured audience")
+
+
+def _parse_dictionary(text: str, header: str) -> dict[str, structured.Item | structured.InnerList]:
+    try:
+        return structured.parse_dictionary(text, reject_duplicates=True)
+    except structured.StructuredFieldError:
+        pass
+    # Tell a duplicated label (two field lines joined, or two signatures under
+    # one label) apart from plain garbage: the first is ambiguous.
+    try:
+        structured.parse_dictionary(text)
+    except structured.StructuredFieldError:
+        raise MalformedHeader(f"{header} is not a valid structured field dictionary") from None
+    raise AmbiguousHeader(f"{header} repeats a label or a parameter")
+
+
+def _signature_parameters(params: Mapping[str, object]) -> Mapping[str, object]:
+    if not KNOWN_PARAMETERS.issuperset(params):
+        raise UnsupportedComponent("unsupported signature parameter")
+    for name in ("keyid", "tag", "alg", "nonce"):
+        value = params.get(name)
+        # type() rather than isinstance(): a Token is a str subclass, not a string.
+        if value is not None and type(value) is not str:
+            raise MalformedHeader(f"signature parameter {name} is not a string")
+    return params
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    # Two parsers that disagree on which duplicate wins are a classic way to
+    # smuggle a second identity past one of them: refuse duplicates.
+    result = dict(pairs)
+    if len(result) != len(pairs):
+        raise ValueError("duplicate key")
+    return result
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
+# Built once: json.loads with hooks would build a new decoder per call.
+_CLAIMS_DECODER = json.JSONDecoder(object_pairs_hook=_unique_keys, parse_constant=_no_constant)
+_B64URL_ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+
+
+# -- configuration -------------------------------------------------------------
+
+_KINDS = {name: algorithm.key_kind for name, algorithm in ALGORITHMS.items()}
+
+
+def from_table(table: Table, *, base_dir: Path, replay_enabled: bool = True) -> RFC9421Source:
+    """Build the source from its ``[[edgeclaims.sources]]`` table."""
+    claims_header = table.str("claims_header", "X-Edge-Claims").lower()
+    if not _HEADER_NAME.fullmatch(claims_header) or "_" in claims_header:
+        raise table.error("claims_header", "must be a header name made of letters, digits and '-'")
+    key_tables = table.tables("keys")
+    if not key_tables:
+        raise table.error("keys", "at least one key is required")
+    keys: dict[str, Key] = {}
+    for key_table in key_tables:
+        key = load_key(key_table, kinds=_KINDS, base_dir=base_dir)
+        if key.id in keys:
+            raise ConfigurationError(key_table.child_path("id"), f"duplicate key id {key.id!r}")
+        keys[key.id] = key
+    required = tuple(
+        c.lower() for c in table.str_list("required_components", (*DEFAULT_REQUIRED, claims_header))
+    )
+    for index, component in enumerate(required):
+        if component.startswith("@") and component not in DERIVED_COMPONENTS:
+            raise ConfigurationError(
+                f"{table.child_path('required_components')}[{index}]",
+                f"unsupported derived component {component!r}",
+            )
+    if claims_header not in required:
+        raise table.error(
+            "required_components", f"must include the claims header {claims_header!r}"
+        )
+    tag = table.str("tag", "edgeclaims")
+    if not tag:
+        raise table.error("tag", "must not be empty")
+    source = RFC9421Source(
+        name=table.str("name", "rfc9421"),
+        keys=keys,
+        claims_header=claims_header,
+        tag=tag,
+        max_age=table.int("max_age", 30, minimum=1),
+        leeway=table.int("leeway", 5, minimum=0),
+        required_components=required,
+        path_form=table.str("path_form", "exact", choices=("exact", "normalized")),
+        max_claims_bytes=table.int("max_claims_bytes", 8192, minimum=64),
+        require_nonce=table.bool("require_nonce", replay_enabled),
+        issuers=table.str_list("issuer", ()),
+        audiences=table.str_list("audience", ()),
+    )
+    return source

@@ -1,0 +1,83 @@
+"""RFC 9421 signature bases, shared by the verifier and the signer.
+
+Both sides must build the same bytes from the same request, so this is the
+one place that turns a request view and a list of covered components into
+the signature base of RFC 9421 §2.5.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+from edgeclaims import structured
+from edgeclaims.errors import BadSignature, MalformedHeader
+from edgeclaims.request import RequestView
+
+__all__ = [
+    "DERIVED_COMPONENTS",
+    "KNOWN_PARAMETERS",
+    "component_value",
+    "signature_base",
+    "signature_params",
+]
+
+#: The signature parameters of the RFC 9421 registry (§6.3); others are refused.
+KNOWN_PARAMETERS = frozenset({"created", "expires", "nonce", "alg", "keyid", "tag"})
+
+
+def _target_uri(view: RequestView, path_form: str) -> str:
+    query = "" if view.raw_query is None else "?" + view.raw_query
+    return f"{view.scheme}://{view.authority}{view.path_for_signature(path_form)}{query}"
+
+
+def _request_target(view: RequestView, path_form: str) -> str:
+    query = "" if view.raw_query is None else "?" + view.raw_query
+    return view.path_for_signature(path_form) + query
+
+
+#: Derived components this profile supports (RFC 9421 §2.2), by identifier.
+DERIVED_COMPONENTS: dict[str, Callable[[RequestView, str], str]] = {
+    "@method": lambda view, _: view.method,
+    "@authority": lambda view, _: view.authority,
+    "@scheme": lambda view, _: view.scheme.lower(),
+    "@target-uri": _target_uri,
+    "@request-target": _request_target,
+    "@path": lambda view, form: view.path_for_signature(form),
+    "@query": lambda view, _: view.query_for_signature(),
+}
+
+
+def component_value(view: RequestView, name: str, path_form: str) -> str:
+    """The value of one covered component as this request carries it."""
+    derive = DERIVED_COMPONENTS.get(name)
+    if derive is not None:
+        value = derive(view, path_form)
+    else:
+        values = view.header_values(name)
+        if not values:
+            raise BadSignature(f"covered header {name} is absent")
+        # RFC 9421 §2.1: trim each field line, join with ", ".
+        value = ", ".join(v.strip() for v in values)
+    if "\n" in value or "\r" in value:
+        # A line break would let one value forge further lines of the base.
+        raise MalformedHeader(f"component {name} contains a line break")
+    return value
+
+
+def signature_params(inner: structured.InnerList) -> str:
+    """The ``@signature-params`` value: the inner list re-serialized per RFC 8941."""
+    return structured.serialize_inner_list(inner)
+
+
+def signature_base(
+    view: RequestView, components: Sequence[str], inner: structured.InnerList, *, path_form: str
+) -> bytes:
+    """The RFC 9421 §2.5 signature base of ``view`` for these covered components."""
+    lines = [f'"{name}": {component_value(view, name, path_form)}' for name in components]
+    lines.append(f'"@signature-params": {signature_params(inner)}')
+    try:
+        return "\n".join(lines).encode("ascii")
+    except UnicodeEncodeError:
+        # Header values are ASCII on the wire (RFC 9110 §5.5); anything else
+        # arrived through a server that decoded it differently from the edge.
+        raise MalformedHeader("a covered component is not ASCII") from None

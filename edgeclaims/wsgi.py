@@ -1,0 +1,63 @@
+"""WSGI middleware: the object IIS/wfastcgi's ``WSGI_HANDLER`` names.
+
+    from edgeclaims.wsgi import EdgeClaimsMiddleware
+    application = EdgeClaimsMiddleware(app)      # config from EDGECLAIMS_CONFIG
+
+**Security:** once wrapped, the application sees ``environ["edgeclaims.identity"]``
+(an :class:`~edgeclaims.identity.Identity`, or None for an anonymous request
+on a public route) and never the raw identity headers, which are removed
+from the environ whatever the verdict. A WSGI environ cannot tell
+``X-Edge-Claims`` from ``X_Edge_Claims``: use a front end that drops
+underscore headers (waitress, gunicorn ≥ 22) and let the edge strip client
+copies (see the README).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
+
+from edgeclaims.config import Config
+from edgeclaims.engine import Engine
+from edgeclaims.problem import problem_body, problem_headers, status_line
+from edgeclaims.request import RequestView, wsgi_header_key
+
+__all__ = ["IDENTITY_KEY", "EdgeClaimsMiddleware"]
+
+IDENTITY_KEY = "edgeclaims.identity"
+OUTCOME_KEY = "edgeclaims.outcome"
+
+WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
+
+
+class EdgeClaimsMiddleware:
+    """Verify the edge's identity headers before the wrapped WSGI app runs."""
+
+    def __init__(
+        self,
+        app: WSGIApp,
+        config: Config | Mapping[str, object] | str | None = None,
+        *,
+        clock: Callable[[], float] = time.time,
+        engine: Engine | None = None,
+    ) -> None:
+        self.app = app
+        self.engine = engine if engine is not None else Engine(config, clock=clock)
+        self._trust_original_url = self.engine.config.trust_original_url
+        self._environ_keys = tuple(wsgi_header_key(h) for h in self.engine.stripped_headers)
+
+    def __call__(
+        self, environ: dict[str, Any], start_response: Callable[..., Any]
+    ) -> Iterable[bytes]:
+        view = RequestView.from_wsgi(environ, trust_original_url=self._trust_original_url)
+        outcome = self.engine.decide(view)
+        for key in self._environ_keys:
+            environ.pop(key, None)
+        if outcome.refusal is not None:
+            body = problem_body(outcome.refusal)
+            start_response(status_line(outcome.refusal.status), problem_headers(body))
+            return [body]
+        environ[IDENTITY_KEY] = outcome.identity
+        environ[OUTCOME_KEY] = outcome
+        return self.app(environ, start_response)

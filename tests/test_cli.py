@@ -1,0 +1,140 @@
+"""The ``edgeclaims`` command: keygen, sign, verify, check, demo."""
+
+from __future__ import annotations
+
+import io
+import json
+import shlex
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from tables import HMAC_SECRET, NOW
+
+from edgeclaims.cli import main
+
+CONFIG = f"""
+[edgeclaims]
+public_paths = ["/healthz"]
+
+[[edgeclaims.sources]]
+type = "rfc9421"
+keys = [{{ id = "2026-11", alg = "hmac-sha256", secret = "hex:{HMAC_SECRET.hex()}" }}]
+
+[edgeclaims.roles]
+admin = ["groups=okta-admins"]
+
+[edgeclaims.routes]
+"/admin" = ["admin"]
+"""
+
+
+@pytest.fixture
+def config_file(tmp_path: Path) -> Path:
+    path = tmp_path / "edgeclaims.toml"
+    path.write_text(CONFIG)
+    return path
+
+
+def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str]:
+    status = main(list(argv))
+    return status, capsys.readouterr().out
+
+
+def _sign(capsys: pytest.CaptureFixture[str], config: Path, url: str, claims: dict[str, object]) -> list[str]:
+    status, out = run(
+        capsys, "sign", "--config", str(config), "--url", url, "--claims", json.dumps(claims),
+        "--created", str(NOW), "--nonce", "cli-test", "--format", "headers",
+    )
+    assert status == 0
+    return out.strip().splitlines()
+
+
+def test_sign_then_verify_explains_every_step(capsys: pytest.CaptureFixture[str], config_file: Path) -> None:
+    url = "https://app.example.com/admin?x=1"
+    headers = _sign(capsys, config_file, url, {"sub": "root", "groups": ["okta-admins"]})
+    assert [h.split(":")[0] for h in headers] == ["X-Edge-Claims", "Signature-Input", "Signature"]
+    args = ["verify", "--config", str(config_file), "--url", url, "--now", str(NOW)]
+    for header in headers:
+        args += ["-H", header]
+    status, out = run(capsys, *args)
+    assert status == 0, out
+    for step in ("route", "source", "select", "coverage", "time", "key", "signature base", "signature", "claims", "replay", "roles: admin"):
+        assert f"✓ {step}" in out
+    assert '"@path": /admin' in out
+    assert "verdict: accepted — subject 'root'" in out
+
+
+def test_verify_names_the_failing_code(capsys: pytest.CaptureFixture[str], config_file: Path) -> None:
+    url = "https://app.example.com/admin"
+    headers = _sign(capsys, config_file, url, {"sub": "alice", "groups": []})
+    args = ["verify", "--config", str(config_file), "--url", url, "--now", str(NOW)]
+    for header in headers:
+        args += ["-H", header]
+    status, out = run(capsys, *args)
+    assert status == 1
+    assert "verdict: refused (403 forbidden)" in out
+    status, out = run(capsys, *args[:-2], "--now", str(NOW + 3600), *args[-2:])
+    assert "expired" in out
+    tampered = [h.replace("/admin", "/other") for h in args]
+    tampered[tampered.index("--url") + 1] = "https://app.example.com/elsewhere"
+    status, out = run(capsys, *tampered)
+    assert status == 1
+    assert "bad_signature" in out
+
+
+def test_curl_format_is_shell_ready(capsys: pytest.CaptureFixture[str], config_file: Path) -> None:
+    status, out = run(capsys, "sign", "--config", str(config_file), "--url", "https://a.example/whoami", "--claims", '{"sub":"a"}')
+    assert status == 0
+    words = shlex.split(out)
+    assert words[:3] == ["curl", "-X", "GET"]
+    assert words.count("-H") == 3
+
+
+@pytest.mark.parametrize("alg", ["hmac-sha256", "ecdsa-p256-sha256", "ed25519"])
+def test_keygen_output_configures_and_signs(capsys: pytest.CaptureFixture[str], tmp_path: Path, alg: str) -> None:
+    status, out = run(capsys, "keygen", "--alg", alg, "--id", "k1", "--out", str(tmp_path))
+    assert status == 0
+    keys_line = next(line for line in out.splitlines() if line.startswith("keys = "))
+    config = tmp_path / "c.toml"
+    config.write_text(f'[edgeclaims]\n[[edgeclaims.sources]]\ntype = "rfc9421"\n{keys_line}\n')
+    status, out = run(capsys, "check", "--config", str(config))
+    assert status == 0
+    assert "configuration OK" in out
+    assert "warning: replay.store = 'memory'" in out
+    if alg != "hmac-sha256":
+        private = tmp_path / "edge-k1.private.pem"
+        status, out = run(capsys, "sign", "--key-id", "k1", "--alg", alg, "--private-key", str(private),
+                          "--url", "https://a.example/x", "--claims", '{"sub":"a"}', "--format", "json")
+        assert status == 0
+        headers = json.loads(out)
+        args = ["verify", "--config", str(config), "--url", "https://a.example/x"]
+        for name, value in headers.items():
+            args += ["-H", f"{name}: {value}"]
+        status, out = run(capsys, *args)
+        assert status == 0, out
+
+
+def test_check_reports_configuration_errors(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.toml"
+    bad.write_text('[edgeclaims]\n[[edgeclaims.sources]]\ntype = "rfc9421"\nkeys = [{ id = "k", alg = "hmac-sha256", secret = "hex:00" }]\n')
+    err = io.StringIO()
+    sys_stderr, sys.stderr = sys.stderr, err
+    try:
+        assert main(["check", "--config", str(bad)]) == 1
+    finally:
+        sys.stderr = sys_stderr
+    assert "sources[0].keys[0].secret: HMAC secrets must be at least 32 bytes" in err.getvalue()
+
+
+def test_python_dash_m_and_demo_once() -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "edgeclaims", "demo", "--once"],
+        capture_output=True, text=True, timeout=120, check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    out = result.stdout
+    assert "10/10 steps behaved as expected" in out
+    for code in ("forbidden", "replayed", "bad_signature", "expired", "missing"):
+        assert f"refused: {code}" in out
