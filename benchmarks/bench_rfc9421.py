@@ -16,18 +16,18 @@ import hashlib
 import hmac
 from typing import Any
 
-from common import median_seconds, report
-
 import jwt
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec, utils
+from common import median_seconds, report
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import ec
+from tables import EC_KEY, EC_PRIVATE, HMAC_KEY, HMAC_SECRET, NOW, ORIGIN, VIEWER, config_mapping
+
 from edgeclaims.config import load_config
 from edgeclaims.request import RequestView
 from edgeclaims.sources.rfc9421 import RFC9421Source
 from edgeclaims.sources.rfc9421_base import signature_base
 from edgeclaims.testing import EdgeSigner, build_wsgi_environ
 from edgeclaims.wsgi import EdgeClaimsMiddleware
-from tables import EC_KEY, EC_PRIVATE, HMAC_KEY, HMAC_SECRET, NOW, ORIGIN, VIEWER, config_mapping
 
 URL = ORIGIN + "/api/orders?page=2"
 CLAIMS = {**VIEWER, "iss": "https://edge.example.com", "exp": NOW + 300}
@@ -47,30 +47,66 @@ def main() -> None:
     ec_source, ec_view, _ = _source_and_view(EC_KEY)
     rows: list[tuple[str, float]] = []
 
-    rows.append(("edgeclaims rfc9421 hmac-sha256", median_seconds(lambda: hmac_source.verify(hmac_view, NOW))))
-    rows.append(("edgeclaims rfc9421 ecdsa-p256", median_seconds(lambda: ec_source.verify(ec_view, NOW), number=500)))
+    rows.append(
+        (
+            "edgeclaims rfc9421 hmac-sha256",
+            median_seconds(lambda: hmac_source.verify(hmac_view, NOW)),
+        )
+    )
+    rows.append(
+        (
+            "edgeclaims rfc9421 ecdsa-p256",
+            median_seconds(lambda: ec_source.verify(ec_view, NOW), number=500),
+        )
+    )
 
     hs_token = jwt.encode(CLAIMS, HMAC_SECRET, algorithm="HS256")
     options = {"verify_exp": False}
-    rows.append(("PyJWT decode HS256", median_seconds(
-        lambda: jwt.decode(hs_token, HMAC_SECRET, algorithms=["HS256"], options=options))))
+    rows.append(
+        (
+            "PyJWT decode HS256",
+            median_seconds(
+                lambda: jwt.decode(hs_token, HMAC_SECRET, algorithms=["HS256"], options=options)
+            ),
+        )
+    )
     es_token = jwt.encode(CLAIMS, EC_PRIVATE, algorithm="ES256")
     ec_public = EC_PRIVATE.public_key()
-    rows.append(("PyJWT decode ES256", median_seconds(
-        lambda: jwt.decode(es_token, ec_public, algorithms=["ES256"], options=options), number=500)))
+    rows.append(
+        (
+            "PyJWT decode ES256",
+            median_seconds(
+                lambda: jwt.decode(es_token, ec_public, algorithms=["ES256"], options=options),
+                number=500,
+            ),
+        )
+    )
 
     # The raw primitives over the very same signature base.
     inner, components = _inner(hmac_source, hmac_view)
     base = signature_base(hmac_view, components, inner, path_form="exact")
     tag = hmac.new(HMAC_SECRET, base, hashlib.sha256).digest()
-    rows.append(("raw hmac-sha256 + compare_digest", median_seconds(
-        lambda: hmac.compare_digest(hmac.new(HMAC_SECRET, base, hashlib.sha256).digest(), tag))))
+    rows.append(
+        (
+            "raw hmac-sha256 + compare_digest",
+            median_seconds(
+                lambda: hmac.compare_digest(
+                    hmac.new(HMAC_SECRET, base, hashlib.sha256).digest(), tag
+                )
+            ),
+        )
+    )
     ec_inner, ec_components = _inner(ec_source, ec_view)
     ec_base = signature_base(ec_view, ec_components, ec_inner, path_form="exact")
     der = EC_PRIVATE.sign(ec_base, ec.ECDSA(hashes.SHA256()))
-    r, s = utils.decode_dss_signature(der)
-    rows.append(("raw cryptography ECDSA P-256 verify", median_seconds(
-        lambda: ec_public.verify(der, ec_base, ec.ECDSA(hashes.SHA256())), number=500)))
+    rows.append(
+        (
+            "raw cryptography ECDSA P-256 verify",
+            median_seconds(
+                lambda: ec_public.verify(der, ec_base, ec.ECDSA(hashes.SHA256())), number=500
+            ),
+        )
+    )
 
     rows.append(("http-message-signatures verify (hmac)", _library_verify_cost()))
 
@@ -79,26 +115,57 @@ def main() -> None:
         start_response("200 OK", [])
         return [b""]
 
-    middleware = EdgeClaimsMiddleware(bare_app, load_config(config_mapping(replay={"store": "off"})), clock=lambda: NOW)
+    middleware = EdgeClaimsMiddleware(
+        bare_app, load_config(config_mapping(replay={"store": "off"})), clock=lambda: NOW
+    )
     start = lambda status, headers, exc_info=None: None  # noqa: E731
-    rows.append(("WSGI middleware call (verify + app)", median_seconds(lambda: middleware(dict(environ), start))))
+    rows.append(
+        (
+            "WSGI middleware call (verify + app)",
+            median_seconds(lambda: middleware(dict(environ), start)),
+        )
+    )
     rows.append(("bare WSGI app call", median_seconds(lambda: bare_app(dict(environ), start))))
-    del r, s, serialization
 
     report(
         rows,
         [
-            ("hmac: edgeclaims / PyJWT HS256 decode", "edgeclaims rfc9421 hmac-sha256", "PyJWT decode HS256", 0.6),
-            ("hmac: edgeclaims / http-message-signatures", "edgeclaims rfc9421 hmac-sha256", "http-message-signatures verify (hmac)", 0.2),
-            ("WSGI middleware call / verification alone", "WSGI middleware call (verify + app)", "edgeclaims rfc9421 hmac-sha256", 1.3),
-            ("ecdsa: edgeclaims / raw cryptography verify", "edgeclaims rfc9421 ecdsa-p256", "raw cryptography ECDSA P-256 verify", 1.2),
-            ("(info) ecdsa: edgeclaims / PyJWT ES256 decode", "edgeclaims rfc9421 ecdsa-p256", "PyJWT decode ES256", 1.0),
+            (
+                "hmac: edgeclaims / PyJWT HS256 decode",
+                "edgeclaims rfc9421 hmac-sha256",
+                "PyJWT decode HS256",
+                0.6,
+            ),
+            (
+                "hmac: edgeclaims / http-message-signatures",
+                "edgeclaims rfc9421 hmac-sha256",
+                "http-message-signatures verify (hmac)",
+                0.2,
+            ),
+            (
+                "WSGI middleware call / verification alone",
+                "WSGI middleware call (verify + app)",
+                "edgeclaims rfc9421 hmac-sha256",
+                1.3,
+            ),
+            (
+                "ecdsa: edgeclaims / raw cryptography verify",
+                "edgeclaims rfc9421 ecdsa-p256",
+                "raw cryptography ECDSA P-256 verify",
+                1.2,
+            ),
+            (
+                "(info) ecdsa: edgeclaims / PyJWT ES256 decode",
+                "edgeclaims rfc9421 ecdsa-p256",
+                "PyJWT decode ES256",
+                1.0,
+            ),
         ],
     )
 
 
 def _inner(source: RFC9421Source, view: RequestView) -> tuple[Any, tuple[str, ...]]:
-    label, inner, _ = source._select_signature(view)
+    _, inner, _ = source._select_signature(view)
     return inner, source._check_components(inner)
 
 
@@ -106,7 +173,9 @@ def _library_verify_cost() -> float:
     from interop import prepare_library_verifier
 
     headers = EdgeSigner(HMAC_KEY, clock=lambda: NOW).headers("GET", URL, CLAIMS, nonce="bench")
-    verify = prepare_library_verifier("GET", URL, headers, key_id=HMAC_KEY.id, alg="hmac-sha256", key=HMAC_SECRET)
+    verify = prepare_library_verifier(
+        "GET", URL, headers, key_id=HMAC_KEY.id, alg="hmac-sha256", key=HMAC_SECRET
+    )
     return median_seconds(verify, number=500)
 
 

@@ -117,7 +117,13 @@ class Engine:
             except ReplayStoreUnavailable as exc:
                 first = exc
             if trace:
-                said = {True: "first sighting", False: "seen before"}.get(first, "unavailable")  # type: ignore[call-overload]
+                said = (
+                    "first sighting"
+                    if first is True
+                    else "seen before"
+                    if first is False
+                    else "unavailable"
+                )
                 trace("replay", f"{self.replay.name} store: {said}")
         return self._log(view, self._finish(view, step, first))
 

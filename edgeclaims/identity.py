@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from types import MappingProxyType
-from typing import Any
+from typing import Any, cast
 
 __all__ = ["Identity", "freeze_claims"]
 
@@ -28,6 +28,8 @@ class Identity:
 
     __slots__ = ("_claims", "_frozen", "key_id", "permissions", "roles", "source", "subject")
 
+    _claims: Mapping[str, Any]
+    _frozen: Mapping[str, Any] | None
     subject: str
     roles: frozenset[str]
     permissions: frozenset[str]
@@ -64,9 +66,9 @@ class Identity:
         """The verified claims, read-only all the way down."""
         frozen = self._frozen
         if frozen is None:
-            frozen = freeze_claims(self._claims)
+            frozen = cast("Mapping[str, Any]", freeze_claims(self._claims))
             object.__setattr__(self, "_frozen", frozen)
-        return frozen  # type: ignore[return-value]
+        return frozen
 
     def has_role(self, role: str) -> bool:
         """Whether the role was granted (directly or through ``includes``)."""

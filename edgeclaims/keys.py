@@ -19,6 +19,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
@@ -111,11 +112,12 @@ def load_key(table: Table, *, kinds: Mapping[str, KeyKind], base_dir: Path) -> K
     if kind == "secret":
         if source not in _SECRET_SOURCES and source != "jwk":
             raise table.error(source, f"a {alg} key takes a secret, not a public key")
-        material: VerifyKey = _load_secret(table, source, base_dir)
-        if len(material) < MIN_HMAC_SECRET_BYTES:
+        secret = _load_secret(table, source, base_dir)
+        if len(secret) < MIN_HMAC_SECRET_BYTES:
             raise table.error(
                 source, f"HMAC secrets must be at least {MIN_HMAC_SECRET_BYTES} bytes"
             )
+        material: VerifyKey = secret
     else:
         if source in _SECRET_SOURCES:
             raise table.error(source, f"a {alg} key takes a public key, not a secret")
@@ -183,7 +185,12 @@ def key_from_jwk(jwk: Mapping[str, object], where: str, *, alg: str | None = Non
         raise ConfigurationError(where, "the JWK's key_ops do not include 'verify'")
     if alg is not None and "alg" in jwk and jwk["alg"] != alg:
         raise ConfigurationError(where, f"the JWK is for {jwk['alg']!r}, not {alg!r}")
-    loaders = {"EC": ECAlgorithm, "RSA": RSAAlgorithm, "OKP": OKPAlgorithm, "oct": HMACAlgorithm}
+    loaders: dict[str, Any] = {
+        "EC": ECAlgorithm,
+        "RSA": RSAAlgorithm,
+        "OKP": OKPAlgorithm,
+        "oct": HMACAlgorithm,
+    }
     loader = loaders.get(str(jwk.get("kty")))
     if loader is None:
         raise ConfigurationError(where, "unsupported JWK kty")

@@ -17,64 +17,70 @@ T = TypeVar("T")
 
 __all__ = ["Table"]
 
+# The reader has methods named str, bool and int; annotations in its body
+# would resolve to them, so the builtins get other names here.
+_Str = str
+_Bool = bool
+_Int = int
+
 
 class Table:
     """One mapping of the configuration, read by name with type checks."""
 
-    def __init__(self, data: object, path: str) -> None:
+    def __init__(self, data: object, path: _Str) -> None:
         if not isinstance(data, Mapping):
             raise ConfigurationError(path, f"expected a table, got {_kind(data)}")
         for key in data:
-            if not isinstance(key, str):
+            if not isinstance(key, _Str):
                 raise ConfigurationError(path, f"keys must be strings, got {_kind(key)}")
-        self._data: Mapping[str, object] = data
+        self._data: Mapping[_Str, object] = data
         self.path = path
-        self._read: set[str] = set()
+        self._read: set[_Str] = set()
 
-    def child_path(self, key: str | int) -> str:
+    def child_path(self, key: _Str | _Int) -> _Str:
         """The key path of a child entry."""
-        if isinstance(key, int):
+        if isinstance(key, _Int):
             return f"{self.path}[{key}]"
         return f"{self.path}.{key}" if self.path else key
 
-    def error(self, key: str, problem: str) -> ConfigurationError:
+    def error(self, key: _Str, problem: _Str) -> ConfigurationError:
         """A ConfigurationError naming ``key`` of this table."""
         return ConfigurationError(self.child_path(key), problem)
 
-    def __contains__(self, key: str) -> bool:
+    def __contains__(self, key: _Str) -> _Bool:
         return key in self._data
 
-    def keys(self) -> Iterator[str]:
+    def keys(self) -> Iterator[_Str]:
         """Every key of the table (each counts as read)."""
         self._read.update(self._data)
         return iter(list(self._data))
 
-    def raw(self, key: str, default: object = None) -> object:
+    def raw(self, key: _Str, default: object = None) -> object:
         """The value as given, without a type check."""
         self._read.add(key)
         return self._data.get(key, default)
 
-    def str(self, key: str, default: str | None = None, *, choices: Sequence[str] = ()) -> str:
-        value = self._typed(key, str, default, "a string")
+    def str(self, key: _Str, default: _Str | None = None, *, choices: Sequence[_Str] = ()) -> _Str:
+        value = self._typed(key, _Str, default, "a string")
         if choices and value not in choices:
             allowed = ", ".join(repr(c) for c in choices)
             raise self.error(key, f"must be one of {allowed}, got {value!r}")
         return value
 
-    def optional_str(self, key: str) -> str | None:
+    def optional_str(self, key: _Str) -> _Str | None:
         if self._data.get(key) is None:
             self._read.add(key)
             return None
         return self.str(key)
 
-    def bool(self, key: str, default: bool | None = None) -> bool:
-        return self._typed(key, bool, default, "true or false")
+    def bool(self, key: _Str, default: _Bool | None = None) -> _Bool:
+        return self._typed(key, _Bool, default, "true or false")
 
-    def int(self, key: str, default: int | None = None, *, minimum: int | None = None) -> int:
+    def int(self, key: _Str, default: _Int | None = None, *, minimum: _Int | None = None) -> _Int:
         value = self._data.get(key, default)
         self._read.add(key)
         # bool is an int subclass: `max_age = true` is a mistake, not 1.
-        if isinstance(value, bool) or not isinstance(value, int):
+        if isinstance(value, _Bool) or not isinstance(value, _Int):
             if value is None:
                 raise self.error(key, "is required")
             raise self.error(key, f"expected an integer, got {_kind(value)}")
@@ -82,10 +88,10 @@ class Table:
             raise self.error(key, f"must be at least {minimum}, got {value}")
         return value
 
-    def number(self, key: str, default: float | None = None, *, minimum: float = 0.0) -> float:
+    def number(self, key: _Str, default: float | None = None, *, minimum: float = 0.0) -> float:
         value = self._data.get(key, default)
         self._read.add(key)
-        if isinstance(value, bool) or not isinstance(value, int | float):
+        if isinstance(value, _Bool) or not isinstance(value, _Int | float):
             if value is None:
                 raise self.error(key, "is required")
             raise self.error(key, f"expected a number, got {_kind(value)}")
@@ -93,24 +99,24 @@ class Table:
             raise self.error(key, f"must be at least {minimum}, got {value}")
         return float(value)
 
-    def str_list(self, key: str, default: Sequence[str] | None = None) -> tuple[str, ...]:
+    def str_list(self, key: _Str, default: Sequence[_Str] | None = None) -> tuple[_Str, ...]:
         """A list of strings; a single string is accepted as a one-item list."""
         value = self._data.get(key, default)
         self._read.add(key)
         if value is None:
             raise self.error(key, "is required")
-        if isinstance(value, str):
+        if isinstance(value, _Str):
             return (value,)
         if not isinstance(value, Sequence):
             raise self.error(key, f"expected a list of strings, got {_kind(value)}")
         for index, item in enumerate(value):
-            if not isinstance(item, str):
+            if not isinstance(item, _Str):
                 raise ConfigurationError(
                     f"{self.child_path(key)}[{index}]", f"expected a string, got {_kind(item)}"
                 )
         return tuple(value)
 
-    def table(self, key: str, *, required: bool = False) -> Table:
+    def table(self, key: _Str, *, required: _Bool = False) -> Table:
         """A nested table (empty when absent and not required)."""
         self._read.add(key)
         if key not in self._data:
@@ -119,11 +125,11 @@ class Table:
             return Table({}, self.child_path(key))
         return Table(self._data[key], self.child_path(key))
 
-    def tables(self, key: str) -> list[Table]:
+    def tables(self, key: _Str) -> list[Table]:
         """A list of nested tables (``[[array.of.tables]]`` in TOML)."""
         value = self._data.get(key, [])
         self._read.add(key)
-        if isinstance(value, Mapping) or not isinstance(value, Sequence) or isinstance(value, str):
+        if isinstance(value, Mapping) or not isinstance(value, Sequence) or isinstance(value, _Str):
             raise self.error(key, f"expected a list of tables, got {_kind(value)}")
         return [Table(item, f"{self.child_path(key)}[{i}]") for i, item in enumerate(value)]
 
@@ -133,7 +139,7 @@ class Table:
         if unknown:
             raise self.error(unknown[0], "unknown setting")
 
-    def _typed(self, key: str, kind: type[T], default: T | None, described: str) -> T:
+    def _typed(self, key: _Str, kind: type[T], default: T | None, described: _Str) -> T:
         value = self._data.get(key, default)
         self._read.add(key)
         if value is None:

@@ -13,7 +13,7 @@ import base64
 import binascii
 import functools
 import re
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from decimal import Decimal
 from types import MappingProxyType
 from typing import NamedTuple, Union
@@ -48,7 +48,32 @@ class Token(str):
 BareItem = Union[int, Decimal, str, Token, bytes, bool]  # noqa: UP007 - runtime alias on 3.10
 Parameters = Mapping[str, BareItem]
 
-_EMPTY: Parameters = MappingProxyType({})
+
+class _NoParameters(Mapping[str, BareItem]):
+    """The empty parameter map; hashable, so parameterless items can key caches."""
+
+    __slots__ = ()
+
+    def __getitem__(self, key: str) -> BareItem:
+        raise KeyError(key)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(())
+
+    def __len__(self) -> int:
+        return 0
+
+    def __hash__(self) -> int:
+        return 0
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Mapping) and len(other) == 0
+
+    def __repr__(self) -> str:
+        return "{}"
+
+
+_EMPTY: Parameters = _NoParameters()
 
 
 # NamedTuples rather than frozen dataclasses: just as immutable, and several
@@ -74,7 +99,7 @@ class InnerList(NamedTuple):
 _KEY = re.compile(r"[a-z*][a-z0-9_\-.*]*")
 _TOKEN = re.compile(r"[A-Za-z*][!#$%&'*+\-.^_`|~0-9A-Za-z:/]*")
 _NUMBER = re.compile(r"-?[0-9]+(\.[0-9]*)?")
-_STRING_PLAIN = re.compile(r'[ !#-\[\]-~]*')  # printable ASCII but '"' and '\'
+_STRING_PLAIN = re.compile(r"[ !#-\[\]-~]*")  # printable ASCII but '"' and '\'
 _BASE64 = re.compile(r"[A-Za-z0-9+/=]*")
 _OWS = " \t"
 
@@ -459,7 +484,12 @@ def serialize_inner_list(inner: InnerList) -> str:
     """Serialize an inner list with its parameters (RFC 9421's ``@signature-params``)."""
     if inner.canonical is not None:
         return inner.canonical
-    return "(" + " ".join(serialize_item(i) for i in inner.items) + ")" + _serialize_params(inner.params)
+    return (
+        "("
+        + " ".join(serialize_item(i) for i in inner.items)
+        + ")"
+        + _serialize_params(inner.params)
+    )
 
 
 def serialize_dictionary(members: Mapping[str, Item | InnerList]) -> str:

@@ -42,16 +42,32 @@ def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str]:
     return status, capsys.readouterr().out
 
 
-def _sign(capsys: pytest.CaptureFixture[str], config: Path, url: str, claims: dict[str, object]) -> list[str]:
+def _sign(
+    capsys: pytest.CaptureFixture[str], config: Path, url: str, claims: dict[str, object]
+) -> list[str]:
     status, out = run(
-        capsys, "sign", "--config", str(config), "--url", url, "--claims", json.dumps(claims),
-        "--created", str(NOW), "--nonce", "cli-test", "--format", "headers",
+        capsys,
+        "sign",
+        "--config",
+        str(config),
+        "--url",
+        url,
+        "--claims",
+        json.dumps(claims),
+        "--created",
+        str(NOW),
+        "--nonce",
+        "cli-test",
+        "--format",
+        "headers",
     )
     assert status == 0
     return out.strip().splitlines()
 
 
-def test_sign_then_verify_explains_every_step(capsys: pytest.CaptureFixture[str], config_file: Path) -> None:
+def test_sign_then_verify_explains_every_step(
+    capsys: pytest.CaptureFixture[str], config_file: Path
+) -> None:
     url = "https://app.example.com/admin?x=1"
     headers = _sign(capsys, config_file, url, {"sub": "root", "groups": ["okta-admins"]})
     assert [h.split(":")[0] for h in headers] == ["X-Edge-Claims", "Signature-Input", "Signature"]
@@ -60,13 +76,27 @@ def test_sign_then_verify_explains_every_step(capsys: pytest.CaptureFixture[str]
         args += ["-H", header]
     status, out = run(capsys, *args)
     assert status == 0, out
-    for step in ("route", "source", "select", "coverage", "time", "key", "signature base", "signature", "claims", "replay", "roles: admin"):
+    for step in (
+        "route",
+        "source",
+        "select",
+        "coverage",
+        "time",
+        "key",
+        "signature base",
+        "signature",
+        "claims",
+        "replay",
+        "roles: admin",
+    ):
         assert f"✓ {step}" in out
     assert '"@path": /admin' in out
     assert "verdict: accepted — subject 'root'" in out
 
 
-def test_verify_names_the_failing_code(capsys: pytest.CaptureFixture[str], config_file: Path) -> None:
+def test_verify_names_the_failing_code(
+    capsys: pytest.CaptureFixture[str], config_file: Path
+) -> None:
     url = "https://app.example.com/admin"
     headers = _sign(capsys, config_file, url, {"sub": "alice", "groups": []})
     args = ["verify", "--config", str(config_file), "--url", url, "--now", str(NOW)]
@@ -85,7 +115,16 @@ def test_verify_names_the_failing_code(capsys: pytest.CaptureFixture[str], confi
 
 
 def test_curl_format_is_shell_ready(capsys: pytest.CaptureFixture[str], config_file: Path) -> None:
-    status, out = run(capsys, "sign", "--config", str(config_file), "--url", "https://a.example/whoami", "--claims", '{"sub":"a"}')
+    status, out = run(
+        capsys,
+        "sign",
+        "--config",
+        str(config_file),
+        "--url",
+        "https://a.example/whoami",
+        "--claims",
+        '{"sub":"a"}',
+    )
     assert status == 0
     words = shlex.split(out)
     assert words[:3] == ["curl", "-X", "GET"]
@@ -93,7 +132,9 @@ def test_curl_format_is_shell_ready(capsys: pytest.CaptureFixture[str], config_f
 
 
 @pytest.mark.parametrize("alg", ["hmac-sha256", "ecdsa-p256-sha256", "ed25519"])
-def test_keygen_output_configures_and_signs(capsys: pytest.CaptureFixture[str], tmp_path: Path, alg: str) -> None:
+def test_keygen_output_configures_and_signs(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, alg: str
+) -> None:
     status, out = run(capsys, "keygen", "--alg", alg, "--id", "k1", "--out", str(tmp_path))
     assert status == 0
     keys_line = next(line for line in out.splitlines() if line.startswith("keys = "))
@@ -105,8 +146,22 @@ def test_keygen_output_configures_and_signs(capsys: pytest.CaptureFixture[str], 
     assert "warning: replay.store = 'memory'" in out
     if alg != "hmac-sha256":
         private = tmp_path / "edge-k1.private.pem"
-        status, out = run(capsys, "sign", "--key-id", "k1", "--alg", alg, "--private-key", str(private),
-                          "--url", "https://a.example/x", "--claims", '{"sub":"a"}', "--format", "json")
+        status, out = run(
+            capsys,
+            "sign",
+            "--key-id",
+            "k1",
+            "--alg",
+            alg,
+            "--private-key",
+            str(private),
+            "--url",
+            "https://a.example/x",
+            "--claims",
+            '{"sub":"a"}',
+            "--format",
+            "json",
+        )
         assert status == 0
         headers = json.loads(out)
         args = ["verify", "--config", str(config), "--url", "https://a.example/x"]
@@ -118,7 +173,9 @@ def test_keygen_output_configures_and_signs(capsys: pytest.CaptureFixture[str], 
 
 def test_check_reports_configuration_errors(tmp_path: Path) -> None:
     bad = tmp_path / "bad.toml"
-    bad.write_text('[edgeclaims]\n[[edgeclaims.sources]]\ntype = "rfc9421"\nkeys = [{ id = "k", alg = "hmac-sha256", secret = "hex:00" }]\n')
+    bad.write_text(
+        '[edgeclaims]\n[[edgeclaims.sources]]\ntype = "rfc9421"\nkeys = [{ id = "k", alg = "hmac-sha256", secret = "hex:00" }]\n'
+    )
     err = io.StringIO()
     sys_stderr, sys.stderr = sys.stderr, err
     try:
@@ -131,7 +188,10 @@ def test_check_reports_configuration_errors(tmp_path: Path) -> None:
 def test_python_dash_m_and_demo_once() -> None:
     result = subprocess.run(
         [sys.executable, "-m", "edgeclaims", "demo", "--once"],
-        capture_output=True, text=True, timeout=120, check=False,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
     )
     assert result.returncode == 0, result.stdout + result.stderr
     out = result.stdout

@@ -43,14 +43,34 @@ def test_loads_the_table_mapping() -> None:
 @pytest.mark.parametrize(
     ("key", "message"),
     [
-        pytest.param({"secret_env": "EDGE_K_UNSET"}, "sources[0].keys[0].secret_env: environment variable EDGE_K_UNSET is not set", id="env-unset"),
-        pytest.param({"secret": "hex:00ff"}, "sources[0].keys[0].secret: HMAC secrets must be at least 32 bytes", id="short-secret"),
-        pytest.param({"secret": HMAC_SECRET.hex()}, "sources[0].keys[0].secret: a secret needs an encoding prefix", id="no-prefix"),
+        pytest.param(
+            {"secret_env": "EDGE_K_UNSET"},
+            "sources[0].keys[0].secret_env: environment variable EDGE_K_UNSET is not set",
+            id="env-unset",
+        ),
+        pytest.param(
+            {"secret": "hex:00ff"},
+            "sources[0].keys[0].secret: HMAC secrets must be at least 32 bytes",
+            id="short-secret",
+        ),
+        pytest.param(
+            {"secret": HMAC_SECRET.hex()},
+            "sources[0].keys[0].secret: a secret needs an encoding prefix",
+            id="no-prefix",
+        ),
         pytest.param({"secret": "rot13:abc"}, "unknown secret encoding 'rot13'", id="bad-prefix"),
         pytest.param({"secret": "base64:!!!"}, "the secret is not valid base64", id="bad-base64"),
-        pytest.param({"secret": SECRET_HEX, "secret_env": "X"}, "give exactly one of", id="two-sources"),
-        pytest.param({"public_key": EC_PUBLIC_PEM}, "a hmac-sha256 key takes a secret", id="public-for-hmac"),
-        pytest.param({"secret": SECRET_HEX, "colour": "red"}, "sources[0].keys[0].colour: unknown setting", id="unknown-key-setting"),
+        pytest.param(
+            {"secret": SECRET_HEX, "secret_env": "X"}, "give exactly one of", id="two-sources"
+        ),
+        pytest.param(
+            {"public_key": EC_PUBLIC_PEM}, "a hmac-sha256 key takes a secret", id="public-for-hmac"
+        ),
+        pytest.param(
+            {"secret": SECRET_HEX, "colour": "red"},
+            "sources[0].keys[0].colour: unknown setting",
+            id="unknown-key-setting",
+        ),
     ],
 )
 def test_key_errors_name_the_path(key: dict[str, Any], message: str) -> None:
@@ -75,13 +95,17 @@ def test_private_key_is_refused_on_the_origin() -> None:
         serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
     ).decode()
     mapping = config_mapping()
-    mapping["sources"] = [{"type": "rfc9421", "keys": [{"id": "e", "alg": "ecdsa-p256-sha256", "public_key": pem}]}]
+    mapping["sources"] = [
+        {"type": "rfc9421", "keys": [{"id": "e", "alg": "ecdsa-p256-sha256", "public_key": pem}]}
+    ]
     assert "private key" in _error(mapping)
 
 
 def test_curve_mismatch_is_refused() -> None:
     mapping = config_mapping()
-    mapping["sources"] = [{"type": "rfc9421", "keys": [{"id": "e", "alg": "ed25519", "public_key": EC_PUBLIC_PEM}]}]
+    mapping["sources"] = [
+        {"type": "rfc9421", "keys": [{"id": "e", "alg": "ed25519", "public_key": EC_PUBLIC_PEM}]}
+    ]
     assert "the key is ec-p256, the algorithm needs ed25519" in _error(mapping)
 
 
@@ -92,8 +116,14 @@ def test_curve_mismatch_is_refused() -> None:
         pytest.param({"max_agee": 30}, "max_agee: unknown setting", id="typo-top"),
         pytest.param({"sources": []}, "sources: at least one source is required", id="no-sources"),
         pytest.param({"trusted_peers": ["10.0.0.300/8"]}, "trusted_peers[0]", id="bad-cidr"),
-        pytest.param({"replay": {"store": "sqlite"}}, "replay.path: is required", id="sqlite-no-path"),
-        pytest.param({"replay": {"store": "redis", "url": "http://x"}}, "replay.url: must start with", id="redis-url"),
+        pytest.param(
+            {"replay": {"store": "sqlite"}}, "replay.path: is required", id="sqlite-no-path"
+        ),
+        pytest.param(
+            {"replay": {"store": "redis", "url": "http://x"}},
+            "replay.url: must start with",
+            id="redis-url",
+        ),
         pytest.param({"public_paths": ["healthz"]}, "public_paths[0]", id="relative-public-path"),
     ],
 )
@@ -107,13 +137,27 @@ def test_top_level_errors(change: dict[str, Any], message: str) -> None:
     ("change", "message"),
     [
         pytest.param({"max_agee": 30}, "sources[0].max_agee: unknown setting", id="typo"),
-        pytest.param({"max_age": True}, "sources[0].max_age: expected an integer", id="bool-as-int"),
+        pytest.param(
+            {"max_age": True}, "sources[0].max_age: expected an integer", id="bool-as-int"
+        ),
         pytest.param({"type": "saml"}, "sources[0].type: unknown source type", id="unknown-type"),
-        pytest.param({"required_components": ["@method", "@status", "x-edge-claims"]}, "required_components[1]", id="bad-component"),
-        pytest.param({"required_components": ["@method"]}, "must include the claims header", id="claims-not-required"),
-        pytest.param({"path_form": "decoded"}, "sources[0].path_form: must be one of", id="bad-path-form"),
+        pytest.param(
+            {"required_components": ["@method", "@status", "x-edge-claims"]},
+            "required_components[1]",
+            id="bad-component",
+        ),
+        pytest.param(
+            {"required_components": ["@method"]},
+            "must include the claims header",
+            id="claims-not-required",
+        ),
+        pytest.param(
+            {"path_form": "decoded"}, "sources[0].path_form: must be one of", id="bad-path-form"
+        ),
         pytest.param({"keys": []}, "sources[0].keys: at least one key", id="no-keys"),
-        pytest.param({"claims_header": "X_Edge_Claims"}, "sources[0].claims_header", id="underscore-header"),
+        pytest.param(
+            {"claims_header": "X_Edge_Claims"}, "sources[0].claims_header", id="underscore-header"
+        ),
     ],
 )
 def test_source_errors(change: dict[str, Any], message: str) -> None:
@@ -124,10 +168,15 @@ def test_source_errors(change: dict[str, Any], message: str) -> None:
 
 def test_duplicate_key_id() -> None:
     mapping = config_mapping()
-    mapping["sources"] = [{"type": "rfc9421", "keys": [
-        {"id": "k", "alg": "hmac-sha256", "secret": SECRET_HEX},
-        {"id": "k", "alg": "hmac-sha256", "secret": SECRET_HEX},
-    ]}]
+    mapping["sources"] = [
+        {
+            "type": "rfc9421",
+            "keys": [
+                {"id": "k", "alg": "hmac-sha256", "secret": SECRET_HEX},
+                {"id": "k", "alg": "hmac-sha256", "secret": SECRET_HEX},
+            ],
+        }
+    ]
     assert "sources[0].keys[1].id: duplicate key id" in _error(mapping)
 
 

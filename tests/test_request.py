@@ -75,7 +75,9 @@ def test_httpplatformhandler_decoded_path_is_reencoded() -> None:
 
 
 def test_no_query_is_a_lone_question_mark() -> None:
-    view = RequestView.from_wsgi(wfastcgi_environ(UNENCODED_URL="/files/a%2Fb%20c", QUERY_STRING=""))
+    view = RequestView.from_wsgi(
+        wfastcgi_environ(UNENCODED_URL="/files/a%2Fb%20c", QUERY_STRING="")
+    )
     assert view.raw_query is None
     assert view.query_for_signature() == "?"
 
@@ -141,7 +143,9 @@ def test_ambiguous_identity_headers(headers: list[tuple[str, str]]) -> None:
 
 
 def test_empty_identity_header_counts_as_missing() -> None:
-    view = RequestView.from_asgi(build_asgi_scope("GET", "https://a.example/", [("X-Edge-Claims", " ")]))
+    view = RequestView.from_asgi(
+        build_asgi_scope("GET", "https://a.example/", [("X-Edge-Claims", " ")])
+    )
     assert view.header("x-edge-claims") is None
     assert not view.present(["x-edge-claims"])
     environ = wfastcgi_environ(HTTP_X_EDGE_CLAIMS="")

@@ -64,9 +64,7 @@ def _signature_cases() -> list[Any]:
             for form in ("pem", "jwk"):
                 if form == "jwk" and not (group.get("publicKeyJwk") or group.get("keyJwk")):
                     continue
-                params.append(
-                    pytest.param(alg, group, form, id=f"{alg}-group{group_index}-{form}")
-                )
+                params.append(pytest.param(alg, group, form, id=f"{alg}-group{group_index}-{form}"))
     return params
 
 

@@ -69,11 +69,10 @@ _SETUP_TIMEOUT = 5.0  # first open may queue behind every other worker creating 
 class _Handle:
     """One thread's connection. Dropped with the thread's locals, which closes it."""
 
-    __slots__ = ("__weakref__", "calls", "conn", "pid")
+    __slots__ = ("__weakref__", "calls", "conn")
 
     def __init__(self, conn: sqlite3.Connection) -> None:
         self.conn = conn
-        self.pid = os.getpid()
         self.calls = 0
 
 
@@ -120,6 +119,12 @@ class SQLiteReplayStore(ReplayStore):
         self._executor: ThreadPoolExecutor | None = None
         self._closed = False
         self._outage = OutageLog(f"sqlite ({path})")
+        # Connections inherited through fork(), never used nor closed (closing
+        # one could checkpoint or delete the parent's WAL): kept referenced.
+        self._inherited: list[_Handle] = []
+        if hasattr(os, "register_at_fork"):  # POSIX only; Windows never forks
+            weak_self = weakref.ref(self)
+            os.register_at_fork(after_in_child=lambda: _after_fork(weak_self))
         # Fail at start-up, not on the first request, when the folder cannot
         # be created or the file cannot be opened (permissions of the pool
         # identity are the usual cause); the caller turns this into a
@@ -168,7 +173,7 @@ class SQLiteReplayStore(ReplayStore):
 
     def _handle(self) -> _Handle:
         handle: _Handle | None = getattr(self._local, "handle", None)
-        if handle is not None and handle.pid == os.getpid() and not self._closed:
+        if handle is not None:
             return handle
         if self._closed:
             raise ReplayStoreUnavailable("the SQLite replay store is closed")
@@ -282,6 +287,7 @@ class SQLiteReplayStore(ReplayStore):
         """Close every thread's connection and the async thread pool."""
         with self._lock:
             self._closed = True
+            self._local = threading.local()  # every thread's next call sees `closed`
             handles = list(self._handles)
             executor, self._executor = self._executor, None
         if executor is not None:
@@ -290,5 +296,19 @@ class SQLiteReplayStore(ReplayStore):
             with contextlib.suppress(sqlite3.Error):
                 handle.conn.close()
 
+    def _forget_inherited(self) -> None:
+        """In a forked child: set the parent's connections and threads aside."""
+        self._inherited.extend(self._handles)
+        self._handles = weakref.WeakSet()
+        self._local = threading.local()
+        self._lock = threading.Lock()  # may have been held by another thread at fork
+        self._executor = None  # its threads do not exist in the child
+
     def __repr__(self) -> str:
         return f"SQLiteReplayStore({str(self.path)!r}, timeout={self._timeout})"
+
+
+def _after_fork(weak_store: weakref.ReferenceType[SQLiteReplayStore]) -> None:
+    store = weak_store()
+    if store is not None:
+        store._forget_inherited()

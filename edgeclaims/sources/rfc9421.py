@@ -19,7 +19,7 @@ import binascii
 import json
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -81,6 +81,10 @@ class RFC9421Source(Source):
     #: Only for RFC 9421 Appendix B vectors: the message carries no claims header.
     claims_required: bool = True
     type: str = "rfc9421"
+    #: Component lists already validated (only lists that passed; bounded).
+    _checked_components: dict[tuple[structured.Item, ...], tuple[str, ...]] = field(
+        default_factory=dict, repr=False
+    )
 
     @property
     def trigger_headers(self) -> tuple[str, ...]:
@@ -187,8 +191,21 @@ class RFC9421Source(Source):
         return label, inner, value.value
 
     def _check_components(self, inner: structured.InnerList) -> tuple[str, ...]:
+        # Covered components repeat from request to request: check a list once.
+        # Only lists the strict parser saw verbatim (plain strings, no
+        # parameters) are cached, so a Token that equals a string never hits.
+        if inner.canonical is None:
+            return self._validate_components(inner.items)
+        cached = self._checked_components.get(inner.items)
+        if cached is None:
+            cached = self._validate_components(inner.items)
+            if len(self._checked_components) < 64:
+                self._checked_components[inner.items] = cached
+        return cached
+
+    def _validate_components(self, items: tuple[structured.Item, ...]) -> tuple[str, ...]:
         components: list[str] = []
-        for item in inner.items:
+        for item in items:
             name = item.value
             if type(name) is not str:  # a Token, bytes or number is not a component id
                 raise MalformedHeader("a covered component is not a string")

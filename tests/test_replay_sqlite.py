@@ -1,0 +1,230 @@
+"""The SQLite store: one file, many worker processes, bounded growth, bounded waits."""
+
+from __future__ import annotations
+
+import asyncio
+import multiprocessing
+import os
+import sqlite3
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from replay_support import FakeClock, WorkerPool
+from tables import signed
+
+from edgeclaims.errors import ReplayStoreUnavailable
+from edgeclaims.replay import SQLiteReplayStore
+
+WORKERS = 8
+
+
+@pytest.fixture(scope="module")
+def farm_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    # A fresh file: the workers race to create it and switch it to WAL.
+    return tmp_path_factory.mktemp("sqlite-host") / "replay.db"
+
+
+@pytest.fixture(scope="module")
+def workers(farm_path: Path) -> Iterator[WorkerPool]:
+    """Eight spawned processes (as IIS FastCGI instances) sharing one SQLite file."""
+    with WorkerPool({"store": "sqlite", "path": str(farm_path)}, WORKERS) as pool:
+        yield pool
+
+
+def _rows(path: Path) -> int:
+    with sqlite3.connect(path) as conn:
+        (count,) = conn.execute("SELECT count(*) FROM replay").fetchone()
+    conn.close()
+    return int(count)
+
+
+# -- many processes, one file -------------------------------------------------
+
+
+def test_workers_are_separate_processes(workers: WorkerPool, farm_path: Path) -> None:
+    assert len(set(workers.pids)) == WORKERS
+    assert os.getpid() not in workers.pids
+    with sqlite3.connect(farm_path) as conn:
+        assert conn.execute("PRAGMA journal_mode").fetchone() == ("wal",)
+    conn.close()
+
+
+def test_sequential_replay_to_each_process_is_accepted_once(workers: WorkerPool) -> None:
+    answers = workers.ask_each_in_turn("store", ("rfc9421", "2026-11", "sequential", 60.0))
+    assert answers == [True] + [False] * (WORKERS - 1)
+
+
+def test_simultaneous_replay_to_eight_processes_is_accepted_once(workers: WorkerPool) -> None:
+    for attempt in range(10):
+        answers = workers.ask_all_at_once("store", ("rfc9421", "2026-11", f"sim-{attempt}", 60.0))
+        assert answers.count(True) == 1, answers
+        assert answers.count(False) == WORKERS - 1, answers
+
+
+def test_signed_request_replayed_to_each_process_is_accepted_once(workers: WorkerPool) -> None:
+    request = ("GET", "/whoami", signed(nonce="wsgi-sequential"))
+    assert workers.ask_each_in_turn("wsgi", request) == [200] + [401] * (WORKERS - 1)
+
+
+def test_signed_request_replayed_simultaneously_is_accepted_once(workers: WorkerPool) -> None:
+    for attempt in range(5):
+        request = ("GET", "/whoami", signed(nonce=f"wsgi-sim-{attempt}"))
+        statuses = workers.ask_all_at_once("wsgi", request)
+        assert sorted(statuses) == [200] + [401] * (WORKERS - 1), statuses
+
+
+def test_this_process_sees_what_the_workers_recorded(workers: WorkerPool, farm_path: Path) -> None:
+    workers.ask(3, "store", ("rfc9421", "k", "recorded-by-worker-3", 60.0))
+    with SQLiteReplayStore(farm_path) as store:
+        assert store.check_and_record("rfc9421", "k", "recorded-by-worker-3", 60.0) is False
+        assert store.check_and_record("rfc9421", "k", "recorded-here", 60.0) is True
+    assert workers.ask(5, "store", ("rfc9421", "k", "recorded-here", 60.0)) is False
+
+
+# -- bounded growth -----------------------------------------------------------
+
+
+@pytest.mark.parametrize("sweep_period", [30.0, 2.0], ids=["default-sweep", "short-sweep"])
+def test_purge_keeps_the_file_bounded(tmp_path: Path, sweep_period: float) -> None:
+    clock = FakeClock()
+    purged = SQLiteReplayStore(tmp_path / "purged.db", clock=clock, sweep_period=sweep_period)
+    control = SQLiteReplayStore(tmp_path / "control.db", clock=clock, purge_every=0)
+    rate, ttl, total = 100, 1.0, 20_000  # 100 unique nonces a second, for 200 s
+    bound = rate * (ttl + sweep_period) * 1.25 + 300
+    peak = 0
+    with purged, control:
+        for index in range(total):
+            nonce = f"stream-{index}"
+            assert purged.check_and_record("rfc9421", "k", nonce, ttl) is True
+            assert control.check_and_record("rfc9421", "k", nonce, ttl) is True
+            clock.advance(1 / rate)
+            if index % 250 == 0:
+                peak = max(peak, _rows(tmp_path / "purged.db"))
+        # The purge never removes a live nonce: the last second is still refused.
+        for index in range(total - rate + 1, total):
+            assert purged.check_and_record("rfc9421", "k", f"stream-{index}", ttl) is False
+    assert peak <= bound, (peak, bound)
+    assert _rows(tmp_path / "purged.db") <= bound
+    assert _rows(tmp_path / "control.db") == total  # without the purge: every row stays
+
+    sizes = {}
+    for name in ("purged", "control"):
+        path = tmp_path / f"{name}.db"
+        with sqlite3.connect(path) as conn:
+            conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        conn.close()
+        sizes[name] = path.stat().st_size
+    assert sizes["purged"] < 400 * 1024, sizes
+    assert sizes["purged"] * 3 < sizes["control"], sizes
+
+
+def test_expired_rows_are_reused_in_place(tmp_path: Path) -> None:
+    clock = FakeClock()
+    with SQLiteReplayStore(tmp_path / "replay.db", clock=clock, purge_every=0) as store:
+        assert store.check_and_record("rfc9421", "k", "n", 10) is True
+        clock.advance(10)
+        assert store.check_and_record("rfc9421", "k", "n", 10) is True
+        assert store.check_and_record("rfc9421", "k", "n", 10) is False
+    assert _rows(tmp_path / "replay.db") == 1
+
+
+# -- waits are bounded; failures are 503s -------------------------------------
+
+
+def test_a_lock_held_elsewhere_fails_within_the_timeout(tmp_path: Path) -> None:
+    path = tmp_path / "replay.db"
+    with SQLiteReplayStore(path, timeout=0.2) as store:
+        blocker = sqlite3.connect(path, isolation_level=None)
+        blocker.execute("BEGIN IMMEDIATE")  # another process stuck mid-write
+        started = time.monotonic()
+        with pytest.raises(ReplayStoreUnavailable) as caught:
+            store.check_and_record("rfc9421", "k", "blocked", 60)
+        waited = time.monotonic() - started
+        assert 0.15 <= waited < 2.0
+        assert caught.value.status == 503
+        assert str(path) not in caught.value.detail
+        blocker.execute("ROLLBACK")
+        blocker.close()
+        # Nothing was recorded by the failed call; the store recovers by itself.
+        assert store.check_and_record("rfc9421", "k", "blocked", 60) is True
+
+
+def test_async_wait_on_a_lock_does_not_block_the_event_loop(tmp_path: Path) -> None:
+    path = tmp_path / "replay.db"
+    store = SQLiteReplayStore(path, timeout=0.3)
+    blocker = sqlite3.connect(path, isolation_level=None)
+    blocker.execute("BEGIN IMMEDIATE")
+
+    async def scenario() -> int:
+        ticks = 0
+
+        async def tick() -> None:
+            nonlocal ticks
+            while True:
+                await asyncio.sleep(0.01)
+                ticks += 1
+
+        ticker = asyncio.create_task(tick())
+        with pytest.raises(ReplayStoreUnavailable):
+            await store.acheck_and_record("rfc9421", "k", "async-blocked", 60)
+        ticker.cancel()
+        return ticks
+
+    try:
+        assert asyncio.run(scenario()) >= 10  # the loop kept running during the 0.3 s wait
+    finally:
+        blocker.execute("ROLLBACK")
+        blocker.close()
+    assert asyncio.run(store.acheck_and_record("rfc9421", "k", "async-blocked", 60)) is True
+    store.close()
+
+
+def test_closed_store_is_unavailable(tmp_path: Path) -> None:
+    store = SQLiteReplayStore(tmp_path / "replay.db")
+    assert asyncio.run(store.acheck_and_record("rfc9421", "k", "n", 60)) is True
+    store.close()
+    with pytest.raises(ReplayStoreUnavailable):
+        store.check_and_record("rfc9421", "k", "n2", 60)
+    with pytest.raises(ReplayStoreUnavailable):
+        asyncio.run(store.acheck_and_record("rfc9421", "k", "n3", 60))
+
+
+def test_memory_path_is_refused() -> None:
+    with pytest.raises(ValueError):
+        SQLiteReplayStore(":memory:")
+
+
+def _use_after_fork(store: SQLiteReplayStore, queue: multiprocessing.Queue[object]) -> None:
+    queue.put(
+        (
+            len(store._inherited),
+            store.check_and_record("rfc9421", "k", "before-fork", 60),
+            store.check_and_record("rfc9421", "k", "in-child", 60),
+        )
+    )
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="Windows has no fork()")
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")  # fork() with threads alive
+def test_a_forked_child_opens_its_own_connection(tmp_path: Path) -> None:
+    # gunicorn --preload builds the app (and its store) before forking workers.
+    store = SQLiteReplayStore(tmp_path / "replay.db")
+    assert store.check_and_record("rfc9421", "k", "before-fork", 60) is True
+    context = multiprocessing.get_context("fork")
+    queue: multiprocessing.Queue[object] = context.Queue()
+    child = context.Process(target=_use_after_fork, args=(store, queue))
+    child.start()
+    inherited, before, in_child = queue.get(timeout=30)  # type: ignore[misc]
+    child.join(30)
+    assert inherited >= 1  # the parent's connection was set aside, not reused
+    assert (before, in_child) == (False, True)
+    assert store.check_and_record("rfc9421", "k", "in-child", 60) is False
+    store.close()
+
+
+def test_repr_names_the_file(tmp_path: Path) -> None:
+    with SQLiteReplayStore(tmp_path / "replay.db", timeout=0.25) as store:
+        assert repr(store) == f"SQLiteReplayStore({str(tmp_path / 'replay.db')!r}, timeout=0.25)"
