@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import os
-import shutil
 from collections.abc import Iterator
 
 import pytest
-from replay_support import RedisServer
+from replay_support import RedisServer, redis_server_executable
 
 # -- redis-server (replay store tests) ---------------------------------------
 
@@ -19,12 +17,7 @@ def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServ
     Without ``redis-server`` on PATH the test is skipped, except under CI
     (the ``CI`` environment variable set), where that is a failure.
     """
-    executable = shutil.which("redis-server")
-    if executable is None:
-        if os.environ.get("CI"):
-            pytest.fail("redis-server is not installed, and CI must run the Redis tests")
-        pytest.skip("redis-server not installed: apt-get install redis-server")
-    server = RedisServer(executable, tmp_path_factory.mktemp("redis"))
+    server = RedisServer(redis_server_executable(), tmp_path_factory.mktemp("redis"))
     server.start()
     try:
         yield server

@@ -43,6 +43,11 @@ What the library does, found by reading its source and probing it (3.0.0):
   requests therefore covers requests' normalized path, not the raw one the
   edge saw; the default (``use_requests=False``) hands the URL to the
   library verbatim through a minimal message object.
+* **Content-Digest**: the signer refuses a message that already carries
+  ``Content-Digest`` unless ``use_existing_digest=True`` (then it checks only
+  the field's syntax); ``sign_with_library`` sets that flag when the header is
+  present, so the digest is signed as the plain header text, as RFC 9421
+  Appendix B does. Neither helper reads or checks a body.
 """
 
 from __future__ import annotations
@@ -170,6 +175,9 @@ def sign_with_library(
         tag=tag,
         include_alg=include_alg,
         covered_component_ids=tuple(covered),
+        # The library refuses to sign a message that already has Content-Digest
+        # unless told to reuse it (it then checks only the field's syntax).
+        use_existing_digest=any(name.lower() == "content-digest" for name in headers),
     )
     return {
         "Signature-Input": str(message.headers["Signature-Input"]),

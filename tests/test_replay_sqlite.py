@@ -87,13 +87,20 @@ def test_this_process_sees_what_the_workers_recorded(workers: WorkerPool, farm_p
 # -- bounded growth -----------------------------------------------------------
 
 
-@pytest.mark.parametrize("sweep_period", [30.0, 2.0], ids=["default-sweep", "short-sweep"])
-def test_purge_keeps_the_file_bounded(tmp_path: Path, sweep_period: float) -> None:
+@pytest.mark.parametrize(
+    ("sweep_period", "purge_every"), [(30.0, 32), (2.0, 8)], ids=["defaults", "eager"]
+)
+def test_purge_keeps_the_file_bounded(tmp_path: Path, sweep_period: float, purge_every: int) -> None:
     clock = FakeClock()
-    purged = SQLiteReplayStore(tmp_path / "purged.db", clock=clock, sweep_period=sweep_period)
+    purged = SQLiteReplayStore(
+        tmp_path / "purged.db", clock=clock, sweep_period=sweep_period, purge_every=purge_every
+    )
     control = SQLiteReplayStore(tmp_path / "control.db", clock=clock, purge_every=0)
     rate, ttl, total = 100, 1.0, 20_000  # 100 unique nonces a second, for 200 s
-    bound = rate * (ttl + sweep_period) * 1.25 + 300
+    # A row outlives its ttl by at most one sweep; a sweep takes sweep_period,
+    # or 32 purges when that is longer (one purge covers at most 1/32 of keys).
+    sweep = max(sweep_period, 32 * purge_every / rate)
+    bound = rate * (ttl + sweep) * 1.25 + 300
     peak = 0
     with purged, control:
         for index in range(total):

@@ -86,8 +86,10 @@ class SQLiteReplayStore(ReplayStore):
     themselves: every ``purge_every`` records a thread deletes at most
     ``purge_limit`` expired rows from the next slice of the key space, the
     slice sized so the whole file is swept about once per ``sweep_period``
-    seconds. Rows therefore live at most about ``ttl + sweep_period`` and
-    the file stays proportional to the request rate, never to uptime.
+    seconds (or once per 32 purges, if that is longer: one purge covers at
+    most 1/32 of the keys). Rows therefore outlive their ttl by at most one
+    sweep, and the file stays proportional to the request rate, never to
+    uptime.
     """
 
     name = "sqlite"

@@ -1,0 +1,186 @@
+"""Middleware behaviour beyond the shared table: modes, peers, websockets, lifespan, logs."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from typing import Any
+
+import pytest
+from tables import ADMIN, HMAC_SECRET, NOW, VIEWER, config_mapping, signed
+
+from edgeclaims.asgi import EdgeClaimsMiddleware as ASGIMiddleware
+from edgeclaims.config import load_config
+from edgeclaims.engine import Engine
+from edgeclaims.errors import ConfigurationError
+from edgeclaims.request import RequestView
+from edgeclaims.signer import encode_claims
+from edgeclaims.testing import EdgeSigner, build_asgi_scope, build_wsgi_environ
+from edgeclaims.wsgi import EdgeClaimsMiddleware as WSGIMiddleware
+
+URL = "https://app.example.com/whoami"
+
+
+def _decide(config: Any, headers: list[tuple[str, str]], *, url: str = URL, peer: str = "127.0.0.1") -> Any:
+    scope = build_asgi_scope("GET", url, headers)
+    scope["client"] = (peer, 5000)
+    return Engine(load_config(config), clock=lambda: NOW).decide(RequestView.from_asgi(scope))
+
+
+def test_monitor_mode_lets_invalid_requests_through_without_identity() -> None:
+    tampered = [(n, encode_claims(ADMIN) if n == "X-Edge-Claims" else v) for n, v in signed()]
+    outcome = _decide(config_mapping(mode="monitor"), tampered)
+    assert outcome.allowed
+    assert outcome.identity is None
+    assert outcome.code == "bad_signature"
+    forbidden = _decide(config_mapping(mode="monitor"), signed(path="/admin/x"), url="https://app.example.com/admin/x")
+    assert forbidden.allowed
+    assert forbidden.identity.subject == "alice"
+    assert forbidden.code == "forbidden"
+
+
+def test_trusted_peers() -> None:
+    config = config_mapping(trusted_peers=["203.0.113.0/24", "2001:db8::/32"])
+    assert _decide(config, signed(), peer="203.0.113.9").identity.subject == "alice"
+    assert _decide(config, signed(), peer="2001:db8::1").allowed
+    refused = _decide(config, signed(), peer="198.51.100.1")
+    assert refused.refusal.code == "untrusted_peer"
+    # Public routes stay reachable (health checks come from elsewhere).
+    assert _decide(config, [], url="https://app.example.com/healthz", peer="198.51.100.1").allowed
+
+
+def test_require_identity_false_makes_unmatched_routes_public() -> None:
+    config = config_mapping(require_identity=False)
+    assert _decide(config, []).allowed
+    # An invalid header is still refused, never downgraded to anonymous.
+    assert _decide(config, [("X-Edge-Claims", "garbage")]).refusal.code == "missing"
+    bad = [(n, encode_claims(ADMIN) if n == "X-Edge-Claims" else v) for n, v in signed()]
+    assert _decide(config, bad).refusal.code == "bad_signature"
+    # Routes that demand roles still demand them.
+    assert _decide(config, [], url="https://app.example.com/admin/x").refusal.code == "missing"
+
+
+def test_decision_log_has_no_secrets(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO, logger="edgeclaims")
+    claims = {**VIEWER, "email": "alice.secret@example.com"}
+    headers = signed(claims=claims, nonce="log-1")
+    config = config_mapping(request_id_header="X-Request-Id")
+    _decide(config, [*headers, ("X-Request-Id", "req-42")])
+    tampered = [(n, encode_claims(ADMIN) if n == "X-Edge-Claims" else v) for n, v in signed(nonce="log-2")]
+    _decide(config, tampered)
+    records = [r for r in caplog.records if r.name == "edgeclaims"]
+    assert [r.edgeclaims["outcome"] for r in records] == ["accepted", "refused"]  # type: ignore[attr-defined]
+    assert records[0].edgeclaims["subject"] == "alice"  # type: ignore[attr-defined]
+    assert records[0].edgeclaims["request_id"] == "req-42"  # type: ignore[attr-defined]
+    assert records[1].edgeclaims["subject"] is None  # type: ignore[attr-defined]
+    text = caplog.text + repr([r.__dict__ for r in records])
+    for secret in ("alice.secret", HMAC_SECRET.hex(), dict(headers)["Signature"][6:30], dict(headers)["X-Edge-Claims"][:20], "okta-admins"):
+        assert secret not in text
+
+
+def test_problem_body_carries_nothing_from_the_request() -> None:
+    def app(environ: Any, start_response: Any) -> list[bytes]:
+        raise AssertionError("not reached")
+
+    headers = dict(signed())
+    headers["X-Edge-Claims"] = "<script>alert(1)</script>"
+    out: list[Any] = []
+    body = b"".join(
+        WSGIMiddleware(app, load_config(config_mapping()), clock=lambda: NOW)(
+            build_wsgi_environ("GET", URL, headers), lambda s, h, e=None: out.append((s, h))
+        )
+    )
+    assert out[0][0] == "401 Unauthorized"
+    assert ("Content-Type", "application/problem+json") in out[0][1]
+    problem = json.loads(body)
+    assert set(problem) == {"type", "title", "status", "code"}
+    assert b"script" not in body
+
+
+def _run_asgi(app: Any, scope: dict[str, Any], incoming: list[dict[str, Any]] | None = None) -> list[dict[str, Any]]:
+    sent: list[dict[str, Any]] = []
+    queue = list(incoming or [])
+
+    async def receive() -> dict[str, Any]:
+        return queue.pop(0) if queue else {"type": "websocket.disconnect"}
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    asyncio.run(app(scope, receive, send))
+    return sent
+
+
+def _ws_scope(headers: list[tuple[str, str]], extensions: dict[str, Any] | None = None) -> dict[str, Any]:
+    scope = build_asgi_scope("GET", "https://app.example.com/ws", headers)
+    scope.update(type="websocket", scheme="wss", subprotocols=[], extensions=extensions or {})
+    scope.pop("method")
+    return scope
+
+
+async def _ws_app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+    await send({"type": "websocket.accept"})
+    identity = scope["edgeclaims.identity"]
+    await send({"type": "websocket.send", "text": identity.subject})
+    await send({"type": "websocket.close", "code": 1000})
+
+
+def test_websocket_handshake_is_verified() -> None:
+    app = ASGIMiddleware(_ws_app, load_config(config_mapping()), clock=lambda: NOW)
+    signer = EdgeSigner.for_config(load_config(config_mapping()), clock=lambda: NOW)
+    headers = list(signer.headers("GET", "https://app.example.com/ws", VIEWER, nonce="ws").items())
+    sent = _run_asgi(app, _ws_scope(headers))
+    assert sent[1] == {"type": "websocket.send", "text": "alice"}
+    refused = _run_asgi(app, _ws_scope([]))
+    assert refused == [{"type": "websocket.close", "code": 1008, "reason": "missing"}]
+    with_denial = _run_asgi(app, _ws_scope([], {"websocket.http.response": {}}))
+    assert with_denial[0]["type"] == "websocket.http.response.start"
+    assert with_denial[0]["status"] == 401
+    assert json.loads(with_denial[1]["body"])["code"] == "missing"
+
+
+def test_lifespan_passes_through() -> None:
+    seen: list[str] = []
+
+    async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        seen.append(scope["type"])
+        message = await receive()
+        seen.append(message["type"])
+        await send({"type": "lifespan.startup.complete"})
+
+    sent = _run_asgi(ASGIMiddleware(app, load_config(config_mapping())), {"type": "lifespan"}, [{"type": "lifespan.startup"}])
+    assert seen == ["lifespan", "lifespan.startup"]
+    assert sent == [{"type": "lifespan.startup.complete"}]
+
+
+def test_starlette_user_and_auth_are_filled() -> None:
+    pytest.importorskip("starlette")
+    seen: dict[str, Any] = {}
+
+    async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        seen.update(scope)
+        await send({"type": "http.response.start", "status": 204, "headers": []})
+        await send({"type": "http.response.body", "body": b""})
+
+    middleware = ASGIMiddleware(app, load_config(config_mapping()), clock=lambda: NOW)
+    _run_asgi(middleware, build_asgi_scope("GET", "https://app.example.com/admin/x", signed(path="/admin/x", claims=ADMIN)))
+    assert seen["user"].is_authenticated
+    assert seen["user"].display_name == "root"
+    assert {"authenticated", "admin"} <= set(seen["auth"].scopes)
+    _run_asgi(middleware, build_asgi_scope("GET", "https://app.example.com/healthz", []))
+    assert not seen["user"].is_authenticated
+
+
+def test_middleware_reads_edgeclaims_config(monkeypatch: pytest.MonkeyPatch, tmp_path: Any) -> None:
+    monkeypatch.delenv("EDGECLAIMS_CONFIG", raising=False)
+    with pytest.raises(ConfigurationError, match="EDGECLAIMS_CONFIG"):
+        WSGIMiddleware(lambda e, s: [])
+    path = tmp_path / "edgeclaims.toml"
+    path.write_text(
+        f'[edgeclaims]\n[[edgeclaims.sources]]\ntype = "rfc9421"\n'
+        f'keys = [{{ id = "2026-11", alg = "hmac-sha256", secret = "hex:{HMAC_SECRET.hex()}" }}]\n'
+    )
+    monkeypatch.setenv("EDGECLAIMS_CONFIG", str(path))
+    assert WSGIMiddleware(lambda e, s: []).engine.config.sources[0].name == "rfc9421"
+    assert ASGIMiddleware(_ws_app).engine.config.sources[0].name == "rfc9421"
