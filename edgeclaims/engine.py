@@ -13,6 +13,7 @@ from __future__ import annotations
 import ipaddress
 import logging
 import time
+import traceback
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -164,10 +165,17 @@ class Engine:
             assertion = source.verify(view, self.clock(), trace)
         except VerificationError as exc:
             return self._refuse(exc, source=source.name)
-        except Exception:
-            # A bug or an input nobody foresaw: refuse (fail closed) and keep
-            # the traceback in our log, never in the response.
-            logger.exception("edgeclaims: unexpected error verifying %s", source.name)
+        except Exception as exc:
+            # A bug or an input nobody foresaw: refuse (fail closed). Log where
+            # it happened but not the message, which may quote request data.
+            frame = traceback.extract_tb(exc.__traceback__)[-1]
+            logger.error(
+                "edgeclaims: unexpected %s verifying %s at %s:%s",
+                type(exc).__name__,
+                source.name,
+                frame.filename,
+                frame.lineno,
+            )
             return self._refuse(MalformedHeader("the identity header could not be processed"))
         return _Pending(source, assertion, requirement.kind, requirement)
 

@@ -330,6 +330,16 @@ def parse_dictionary(
 ) -> dict[str, Item | InnerList]:
     """Parse an sf-dictionary field value (RFC 8941 §4.2.2)."""
     if isinstance(text, str):
+        single = _SINGLE_BYTES_MEMBER.fullmatch(text)
+        if single is not None:
+            # `label=:base64:` alone — the usual Signature header.
+            body = single.group(2)
+            try:
+                value = base64.b64decode(body, validate=True)
+            except (binascii.Error, ValueError):
+                value = None
+            if value is not None and base64.b64encode(value).decode("ascii") == body:
+                return {single.group(1): Item._make((value, _EMPTY))}
         fast = _fast_dictionary(text, reject_duplicates)
         if fast is not None:
             return fast
@@ -356,6 +366,7 @@ _P_PARAM = rf";(?:{_P_KEY})(?:=(?:{_P_INT}|{_P_STR}|{_P_TOKEN}|\?[01]))?"
 _FAST_MEMBER = re.compile(
     rf"({_P_KEY})=(?:\(((?:{_P_STR}(?: {_P_STR})*)?)\)|:([A-Za-z0-9+/]*={{0,2}}):)((?:{_P_PARAM})*)"
 )
+_SINGLE_BYTES_MEMBER = re.compile(rf" *({_P_KEY})=:([A-Za-z0-9+/]*={{0,2}}): *")
 _FAST_PARAM = re.compile(rf";({_P_KEY})(?:=({_P_INT}|{_P_STR}|{_P_TOKEN}|\?[01]))?")
 _FAST_SEPARATOR = re.compile(r"[ \t]*,[ \t]*")
 

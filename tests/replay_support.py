@@ -22,8 +22,6 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-import pytest
-
 READY_TIMEOUT = 120.0  # spawning 8 interpreters on a slow CI box
 ANSWER_TIMEOUT = 60.0
 
@@ -51,6 +49,8 @@ def free_port() -> int:
 
 def redis_server_executable() -> str:
     """``redis-server`` on PATH; otherwise skip the test, or fail it under CI."""
+    import pytest  # here, so that the benchmarks can use this module without pytest
+
     executable = shutil.which("redis-server")
     if executable is None:
         if os.environ.get("CI"):

@@ -184,3 +184,18 @@ def test_middleware_reads_edgeclaims_config(monkeypatch: pytest.MonkeyPatch, tmp
     monkeypatch.setenv("EDGECLAIMS_CONFIG", str(path))
     assert WSGIMiddleware(lambda e, s: []).engine.config.sources[0].name == "rfc9421"
     assert ASGIMiddleware(_ws_app).engine.config.sources[0].name == "rfc9421"
+
+
+def test_unexpected_exception_is_refused_and_logged_without_its_message(
+    caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from edgeclaims.sources.rfc9421 import RFC9421Source
+
+    def explode(self: Any, view: Any, now: float, trace: Any = None) -> Any:
+        raise KeyError("secret-claim-value")
+
+    monkeypatch.setattr(RFC9421Source, "verify", explode)
+    outcome = _decide(config_mapping(), signed())
+    assert outcome.refusal.code == "malformed"
+    assert "KeyError" in caplog.text
+    assert "secret-claim-value" not in caplog.text

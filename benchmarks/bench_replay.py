@@ -1,0 +1,222 @@
+"""Replay-store cost per request next to named peers, in one run.
+
+    python benchmarks/bench_replay.py [--redis-url redis://127.0.0.1:6379/0]
+
+Every call records a new nonce (the hot path is a write). Peers: a bare
+redis-py ``SET key 1 NX PX ttl`` round trip on the same Redis (sync and
+asyncio), and the HMAC-SHA256 RFC 9421 verification of bench_rfc9421.py
+when it can be built. Without ``--redis-url`` a throw-away redis-server is
+started if one is on PATH. Budgets (issue 6): sqlite ≤ 1.5× the RFC 9421
+verification, memory ≤ 0.1× it, redis ≤ 1.1× the bare ``SET NX PX``.
+
+:func:`measure_stores` returns the medians so that other reports can join them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import itertools
+import shutil
+import statistics
+import tempfile
+import time
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from common import median_seconds, report
+
+from edgeclaims.replay import MemoryReplayStore, SQLiteReplayStore
+
+TTL = 60.0
+SCOPE, KEY_ID = "rfc9421", "2026-11"
+
+
+def _unique_nonces() -> Iterator[str]:
+    return (f"bench-{index}" for index in itertools.count())
+
+
+def _interleaved_medians(
+    calls: dict[str, Callable[[], object]], *, number: int, repeat: int
+) -> dict[str, float]:
+    """Median seconds per call of each, their timed blocks taken in turn.
+
+    A store and its peer measured in alternating blocks see the same machine
+    noise (a loopback round trip on a busy VM wanders by tens of percent
+    within a second), which back-to-back runs would attribute to one side.
+    """
+    for call in calls.values():
+        call()  # connect and warm up outside the measurement
+    runs: dict[str, list[float]] = {name: [] for name in calls}
+    for _ in range(repeat):
+        for name, call in calls.items():
+            started = time.perf_counter()
+            for _ in range(number):
+                call()
+            runs[name].append((time.perf_counter() - started) / number)
+    return {name: statistics.median(values) for name, values in runs.items()}
+
+
+async def _async_interleaved_medians(
+    calls: dict[str, Callable[[], Awaitable[object]]], *, number: int, repeat: int
+) -> dict[str, float]:
+    """:func:`_interleaved_medians` for coroutines, awaited back to back on one loop."""
+    for call in calls.values():
+        await call()
+    runs: dict[str, list[float]] = {name: [] for name in calls}
+    for _ in range(repeat):
+        for name, call in calls.items():
+            started = time.perf_counter()
+            for _ in range(number):
+                await call()
+            runs[name].append((time.perf_counter() - started) / number)
+    return {name: statistics.median(values) for name, values in runs.items()}
+
+
+def measure_stores(
+    redis_url: str | None = None, *, number: int = 2000, repeat: int = 15
+) -> dict[str, float]:
+    """Median seconds per call of each store, and of a bare ``SET NX PX`` on the same Redis.
+
+    Keys: ``memory``, ``sqlite``, and with a Redis URL ``redis``, ``redis-bare``,
+    ``redis-async``, ``redis-async-bare``.
+    """
+    results: dict[str, float] = {}
+    nonces = _unique_nonces()
+
+    memory = MemoryReplayStore(max_entries=10_000_000)
+    results["memory"] = median_seconds(
+        lambda: memory.check_and_record(SCOPE, KEY_ID, next(nonces), TTL),
+        number=number * 5,
+        repeat=repeat,
+    )
+
+    with tempfile.TemporaryDirectory() as folder:
+        sqlite = SQLiteReplayStore(Path(folder) / "replay.db")
+        results["sqlite"] = median_seconds(
+            lambda: sqlite.check_and_record(SCOPE, KEY_ID, next(nonces), TTL),
+            number=number,
+            repeat=repeat,
+        )
+        sqlite.close()
+
+    if redis_url is not None:
+        results.update(_measure_redis(redis_url, number=number, repeat=repeat))
+    return results
+
+
+def _measure_redis(url: str, *, number: int, repeat: int) -> dict[str, float]:
+    import redis
+    import redis.asyncio
+
+    from edgeclaims.replay.redis_store import RedisReplayStore
+
+    nonces = _unique_nonces()
+    ttl_ms = int(TTL * 1000)
+    store = RedisReplayStore(url, timeout=1.0)
+    bare = redis.Redis.from_url(url, socket_timeout=1.0, socket_connect_timeout=1.0)
+    abare = redis.asyncio.Redis.from_url(url, socket_timeout=1.0, socket_connect_timeout=1.0)
+    # The peer does the least a correct call must: a unique key, SET NX PX, one round trip.
+    results = _interleaved_medians(
+        {
+            "redis-bare": lambda: bare.set(f"bench:{next(nonces)}", b"1", nx=True, px=ttl_ms),
+            "redis": lambda: store.check_and_record(SCOPE, KEY_ID, next(nonces), TTL),
+        },
+        number=number,
+        repeat=repeat,
+    )
+
+    async def measure_async() -> dict[str, float]:
+        medians = await _async_interleaved_medians(
+            {
+                "redis-async-bare": lambda: abare.set(
+                    f"bench:{next(nonces)}", b"1", nx=True, px=ttl_ms
+                ),
+                "redis-async": lambda: store.acheck_and_record(SCOPE, KEY_ID, next(nonces), TTL),
+            },
+            number=number,
+            repeat=repeat,
+        )
+        await abare.aclose()
+        await store.aclose()
+        return medians
+
+    results.update(asyncio.run(measure_async()))
+    bare.close()
+    return results
+
+
+def _rfc9421_hmac_seconds() -> float | None:
+    """The HMAC RFC 9421 verification, set up exactly as bench_rfc9421.py does."""
+    try:
+        from bench_rfc9421 import _source_and_view
+        from tables import HMAC_KEY, NOW
+
+        source, view, _ = _source_and_view(HMAC_KEY)
+        return median_seconds(lambda: source.verify(view, NOW))
+    except Exception as exc:  # that module is someone else's, and may be mid-change
+        print(f"  (RFC 9421 verification not measured: {type(exc).__name__}: {exc})")
+        return None
+
+
+@contextmanager
+def _redis_server(url: str | None) -> Iterator[str | None]:
+    if url is not None:
+        yield url
+        return
+    executable = shutil.which("redis-server")
+    if executable is None:
+        print("  (no redis-server on PATH and no --redis-url: Redis not measured)")
+        yield None
+        return
+    from replay_support import RedisServer
+
+    with tempfile.TemporaryDirectory() as folder:
+        server = RedisServer(executable, Path(folder))
+        server.start()
+        try:
+            yield server.url
+        finally:
+            server.stop()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--redis-url", help="an existing Redis to measure against")
+    args = parser.parse_args()
+
+    with _redis_server(args.redis_url) as url:
+        stores = measure_stores(url)
+    verification = _rfc9421_hmac_seconds()
+
+    names = {
+        "memory": "edgeclaims memory store",
+        "sqlite": "edgeclaims sqlite store (WAL, synchronous=NORMAL)",
+        "redis": "edgeclaims redis store",
+        "redis-bare": "redis-py SET NX PX (bare)",
+        "redis-async": "edgeclaims redis store, asyncio",
+        "redis-async-bare": "redis.asyncio SET NX PX (bare)",
+    }
+    rows = [(names[key], seconds) for key, seconds in stores.items()]
+    ratios: list[tuple[str, str, str, float]] = []
+    if "redis" in stores:
+        ratios.append(("redis store / bare SET NX PX", names["redis"], names["redis-bare"], 1.1))
+        ratios.append(
+            (
+                "redis store asyncio / bare asyncio SET NX PX",
+                names["redis-async"],
+                names["redis-async-bare"],
+                1.1,
+            )
+        )
+    if verification is not None:
+        rows.append(("edgeclaims rfc9421 hmac-sha256 verify", verification))
+        peer = "edgeclaims rfc9421 hmac-sha256 verify"
+        ratios.append(("sqlite store / rfc9421 hmac verification", names["sqlite"], peer, 1.5))
+        ratios.append(("memory store / rfc9421 hmac verification", names["memory"], peer, 0.1))
+    report(rows, ratios)
+
+
+if __name__ == "__main__":
+    main()
