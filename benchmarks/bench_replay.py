@@ -42,19 +42,22 @@ def _interleaved_medians(
 ) -> dict[str, float]:
     """Median seconds per call of each, their timed blocks taken in turn.
 
-    A store and its peer measured in alternating blocks see the same machine
-    noise (a loopback round trip on a busy VM wanders by tens of percent
-    within a second), which back-to-back runs would attribute to one side.
+    A store and its peer measured in alternating blocks (in either order)
+    see the same machine noise: a loopback round trip on a busy VM wanders by
+    tens of percent within a second, which back-to-back runs would pin on
+    whichever side ran during the slow spell.
     """
     for call in calls.values():
         call()  # connect and warm up outside the measurement
     runs: dict[str, list[float]] = {name: [] for name in calls}
+    order = list(calls.items())
     for _ in range(repeat):
-        for name, call in calls.items():
+        for name, call in order:
             started = time.perf_counter()
             for _ in range(number):
                 call()
             runs[name].append((time.perf_counter() - started) / number)
+        order.reverse()  # neither side always runs first
     return {name: statistics.median(values) for name, values in runs.items()}
 
 
@@ -65,12 +68,14 @@ async def _async_interleaved_medians(
     for call in calls.values():
         await call()
     runs: dict[str, list[float]] = {name: [] for name in calls}
+    order = list(calls.items())
     for _ in range(repeat):
-        for name, call in calls.items():
+        for name, call in order:
             started = time.perf_counter()
             for _ in range(number):
                 await call()
             runs[name].append((time.perf_counter() - started) / number)
+        order.reverse()
     return {name: statistics.median(values) for name, values in runs.items()}
 
 

@@ -15,8 +15,7 @@ import logging
 import time
 import traceback
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from edgeclaims.config import Config, load_config
 from edgeclaims.errors import (
@@ -41,9 +40,8 @@ logger = logging.getLogger("edgeclaims")
 _DEFAULT = object()
 
 
-@dataclass(frozen=True, slots=True)
-class Outcome:
-    """The engine's verdict on one request."""
+class Outcome(NamedTuple):
+    """The engine's verdict on one request (immutable; a NamedTuple for speed)."""
 
     #: The verified identity, or None (anonymous, or refused).
     identity: Identity | None
@@ -64,8 +62,7 @@ class Outcome:
         return error.code if error else None
 
 
-@dataclass(frozen=True, slots=True)
-class _Pending:
+class _Pending(NamedTuple):
     """A verified assertion waiting for its replay check."""
 
     source: Source

@@ -1,22 +1,23 @@
-"""A strict RFC 8941 (Structured Field Values) parser and serializer.
+"""A strict RFC 8941 (Structured Field Values for HTTP) parser and serializer.
 
 Our own, because it is both the hot path and the attack surface of RFC 9421
-verification (``Signature-Input`` and ``Signature`` are dictionaries). It
-follows the parsing algorithms of RFC 8941 §4.2 exactly and refuses what
-they refuse — including the RFC 9651 additions (``@`` dates, ``%``
-display strings), which RFC 8941 parsers must not accept.
+verification: ``Signature-Input`` and ``Signature`` are dictionaries. Parsing
+follows the algorithms of RFC 8941 §4.2 step by step and refuses everything
+they refuse, including the RFC 9651 additions (``@`` dates, ``%`` display
+strings) that an RFC 8941 peer would reject. Byte sequences are stricter than
+the RFC requires: only canonical base64 is accepted (§4.2.7 allows it), so two
+different texts never carry the same bytes.
 """
 
 from __future__ import annotations
 
-import base64
 import binascii
-import functools
 import re
-from collections.abc import Iterator, Mapping
-from decimal import Decimal
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from decimal import ROUND_HALF_EVEN, Decimal
 from types import MappingProxyType
-from typing import NamedTuple, Union
+from typing import TypeAlias
 
 __all__ = [
     "BareItem",
@@ -36,483 +37,464 @@ __all__ = [
 
 
 class StructuredFieldError(ValueError):
-    """The text is not a valid structured field (RFC 8941 §4.2 says: fail parsing)."""
+    """A field value RFC 8941 refuses, or a value it cannot serialize."""
+
+    def __init__(self, problem: str, position: int | None = None) -> None:
+        self.position = position
+        super().__init__(problem if position is None else f"{problem} at position {position}")
 
 
 class Token(str):
-    """An sf-token (RFC 8941 §3.3.4), distinct from an sf-string."""
+    """An sf-token (RFC 8941 §3.3.4): a ``str`` that serializes without quotes."""
 
     __slots__ = ()
-
-
-BareItem = Union[int, Decimal, str, Token, bytes, bool]  # noqa: UP007 - runtime alias on 3.10
-Parameters = Mapping[str, BareItem]
-
-
-class _NoParameters(Mapping[str, BareItem]):
-    """The empty parameter map; hashable, so parameterless items can key caches."""
-
-    __slots__ = ()
-
-    def __getitem__(self, key: str) -> BareItem:
-        raise KeyError(key)
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(())
-
-    def __len__(self) -> int:
-        return 0
-
-    def __hash__(self) -> int:
-        return 0
-
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, Mapping) and len(other) == 0
 
     def __repr__(self) -> str:
-        return "{}"
+        return f"Token({str.__repr__(self)})"
 
 
-_EMPTY: Parameters = _NoParameters()
+BareItem: TypeAlias = int | Decimal | str | Token | bytes | bool
+Parameters: TypeAlias = Mapping[str, BareItem]
+
+_EMPTY: Parameters = MappingProxyType({})
 
 
-# NamedTuples rather than frozen dataclasses: just as immutable, and several
-# times cheaper to build on the per-request path.
-class Item(NamedTuple):
-    """An sf-item: a bare item with parameters."""
+def _typed(params: Parameters) -> tuple[tuple[str, type[object], BareItem], ...]:
+    if not params:
+        return ()
+    return tuple([(key, type(value), value) for key, value in params.items()])
+
+
+# Equality and hashing are type-strict: Token("a") == "a" and True == 1 in
+# Python, but they are different structured values (and serialize apart).
+@dataclass(frozen=True, slots=True, eq=False)
+class Item:
+    """An sf-item (RFC 8941 §3.3): a bare item and its parameters."""
 
     value: BareItem
-    params: Parameters = _EMPTY
+    params: Parameters
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Item):
+            return NotImplemented
+        if type(self.value) is not type(other.value) or self.value != other.value:
+            return False
+        return self.params is other.params or _typed(self.params) == _typed(other.params)
+
+    def __hash__(self) -> int:
+        return hash((type(self.value), self.value, _typed(self.params)))
 
 
-class InnerList(NamedTuple):
-    """An inner list: items in parentheses, with parameters."""
+@dataclass(frozen=True, slots=True, eq=False)
+class InnerList:
+    """An inner list (RFC 8941 §3.1.1): items in parentheses, and its parameters."""
 
     items: tuple[Item, ...]
-    params: Parameters = _EMPTY
-    #: The canonical serialization, when the parser saw it verbatim (saves
-    #: re-serializing); None otherwise. Compare ``items`` and ``params``.
-    canonical: str | None = None
+    params: Parameters
+    #: The field text of this inner list when the parser found it already in
+    #: canonical form (RFC 9421's ``@signature-params`` needs no re-serializing);
+    #: None otherwise. Only the parser sets it; it takes no part in equality.
+    canonical: str | None = field(default=None, init=False, repr=False)
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, InnerList):
+            return NotImplemented
+        return self.items == other.items and _typed(self.params) == _typed(other.params)
+
+    def __hash__(self) -> int:
+        return hash((self.items, _typed(self.params)))
 
 
-# Precompiled scanners; each pattern is linear (no nested quantifiers).
+# The parser builds many Items: filling the slots directly skips the frozen
+# dataclass __init__ (an object.__setattr__ per field), a third of the cost.
+_set_item_value = Item.__dict__["value"].__set__
+_set_item_params = Item.__dict__["params"].__set__
+
+
+def _item(value: BareItem, params: Parameters) -> Item:
+    item = object.__new__(Item)
+    _set_item_value(item, value)
+    _set_item_params(item, params)
+    return item
+
+
+# Each pattern is a single character class, repeated: linear, no backtracking.
 _KEY = re.compile(r"[a-z*][a-z0-9_\-.*]*")
 _TOKEN = re.compile(r"[A-Za-z*][!#$%&'*+\-.^_`|~0-9A-Za-z:/]*")
-_NUMBER = re.compile(r"-?[0-9]+(\.[0-9]*)?")
-_STRING_PLAIN = re.compile(r"[ !#-\[\]-~]*")  # printable ASCII but '"' and '\'
-_BASE64 = re.compile(r"[A-Za-z0-9+/=]*")
-_OWS = " \t"
+_NUMBER = re.compile(r"-?([0-9]+)(?:\.([0-9]*))?")
+_PLAIN_STRING = re.compile(r'"([ !#-\[\]-~]*)"')
+# Its two alternatives never start with the same character: still linear.
+_STRING_PREFIX = re.compile(r'"(?:[ !#-\[\]-~]|\\["\\])*')
+_ESCAPE = re.compile(r'\\(["\\])')
+_PRINTABLE = re.compile(r"[ -~]*")
+_BASE64_ALPHABET = re.compile(r"[A-Za-z0-9+/=]*")
+_NUMBER_START = frozenset("-0123456789")
+# The usual parameter, `;key="plain string"` or `;key=integer` already in
+# canonical form, in one match; anything else takes the step-by-step path.
+_SIMPLE_PARAMETER = re.compile(
+    r';([a-z*][a-z0-9_\-.*]*)=(?:"([ !#-\[\]-~]*)"|(0|-?[1-9][0-9]{0,14})(?![0-9.]))'
+)
 
 
 class _Parser:
-    __slots__ = ("pos", "reject_duplicates", "text")
+    """One pass over one field value; ``pos`` always indexes ``text``."""
 
-    def __init__(self, text: str | bytes, reject_duplicates: bool) -> None:
-        if isinstance(text, bytes):
+    __slots__ = ("end", "pos", "reject_duplicates", "text", "untidy")
+
+    def __init__(self, value: str | bytes, reject_duplicates: bool) -> None:
+        if isinstance(value, bytes):
             try:
-                text = text.decode("ascii")
-            except UnicodeDecodeError:
-                raise StructuredFieldError("field value is not ASCII") from None
-        elif not text.isascii():
-            raise StructuredFieldError("field value is not ASCII")
-        # §4.2 steps 2 and 5: discard leading and trailing SP (only SP).
-        self.text = text.strip(" ")
-        self.pos = 0
+                value = value.decode("ascii")
+            except UnicodeDecodeError as exc:
+                raise StructuredFieldError("non-ASCII byte", exc.start) from None
+        elif not isinstance(value, str):
+            raise TypeError(f"a field value is str or bytes, not {type(value).__name__}")
+        elif not value.isascii():
+            first = next(i for i, char in enumerate(value) if char > "\x7f")
+            raise StructuredFieldError("non-ASCII character", first)
+        # §4.2 steps 2 and 5: leading and trailing SP (not HTAB) are discarded.
+        self.end = len(value.rstrip(" ")) if value.endswith(" ") else len(value)
+        self.pos = 0 if not value.startswith(" ") else len(value) - len(value.lstrip(" "))
+        # A NUL sentinel: no valid field holds one, so text[pos] never runs off
+        # the end and every comparison with it fails.
+        self.text = value[: self.end] + "\x00"
+        self.pos = min(self.pos, self.end)
         self.reject_duplicates = reject_duplicates
+        # Counts constructs that canonical serialization would write differently.
+        self.untidy = 0
 
-    def fail(self, what: str) -> StructuredFieldError:
-        return StructuredFieldError(f"{what} at position {self.pos}")
+    def fail(self, problem: str, pos: int) -> StructuredFieldError:
+        found = "end of input" if pos >= self.end else repr(self.text[pos])
+        return StructuredFieldError(f"{problem}, found {found}", pos)
 
-    def peek(self) -> str:
-        return self.text[self.pos] if self.pos < len(self.text) else ""
-
-    def skip_ows(self) -> None:
-        text, pos = self.text, self.pos
-        while pos < len(text) and text[pos] in _OWS:
+    # §4.2.1 and §4.2.2: OWS, a comma and OWS between members; none trailing.
+    def next_member(self) -> bool:
+        text, pos, end = self.text, self.pos, self.end
+        while text[pos] == " " or text[pos] == "\t":
             pos += 1
-        self.pos = pos
-
-    def skip_sp(self) -> None:
-        text, pos = self.text, self.pos
-        while pos < len(text) and text[pos] == " ":
+        if pos >= end:
+            self.pos = pos
+            return False
+        if text[pos] != ",":
+            raise self.fail("expected ',' between members", pos)
+        pos += 1
+        while text[pos] == " " or text[pos] == "\t":
             pos += 1
+        if pos >= end:
+            raise self.fail("expected a member after ','", pos)
         self.pos = pos
-
-    def at_end(self) -> bool:
-        return self.pos >= len(self.text)
+        return True
 
     # §4.2.1
-    def list_members(self) -> list[Item | InnerList]:
+    def list(self) -> list[Item | InnerList]:
         members: list[Item | InnerList] = []
-        while not self.at_end():
-            members.append(self.item_or_inner_list())
-            self.skip_ows()
-            if self.at_end():
-                return members
-            if self.peek() != ",":
-                raise self.fail("expected ','")
-            self.pos += 1
-            self.skip_ows()
-            if self.at_end():
-                raise self.fail("trailing ','")
+        text = self.text
+        while self.pos < self.end:
+            members.append(self.inner_list() if text[self.pos] == "(" else self.item())
+            if not self.next_member():
+                break
         return members
 
     # §4.2.2
     def dictionary(self) -> dict[str, Item | InnerList]:
         members: dict[str, Item | InnerList] = {}
-        while not self.at_end():
-            key = self.key()
-            if self.peek() == "=":
+        text = self.text
+        while self.pos < self.end:
+            start = self.pos
+            key = self.key("a dictionary key")
+            member: Item | InnerList
+            if text[self.pos] == "=":
                 self.pos += 1
-                member: Item | InnerList = self.item_or_inner_list()
+                member = self.inner_list() if text[self.pos] == "(" else self.item()
             else:
-                member = Item(True, self.parameters())
+                member = _item(True, self.parameters())
             if key in members and self.reject_duplicates:
-                raise self.fail(f"duplicate key {key!r}")
-            members[key] = member  # a duplicate overwrites in place (ordered map)
-            self.skip_ows()
-            if self.at_end():
-                return members
-            if self.peek() != ",":
-                raise self.fail("expected ','")
-            self.pos += 1
-            self.skip_ows()
-            if self.at_end():
-                raise self.fail("trailing ','")
+                raise StructuredFieldError("duplicate dictionary key", start)
+            # A repeated key overwrites the value in the first key's place:
+            # §3.2 and §4.2.2 treat the dictionary as an ordered map.
+            members[key] = member
+            if not self.next_member():
+                break
         return members
-
-    def item_or_inner_list(self) -> Item | InnerList:
-        if self.peek() == "(":
-            return self.inner_list()
-        return self.item()
 
     # §4.2.1.2
     def inner_list(self) -> InnerList:
-        self.pos += 1  # "("
+        text, end = self.text, self.end
+        start, untidy = self.pos, self.untidy
+        self.pos += 1
         items: list[Item] = []
-        while not self.at_end():
-            self.skip_sp()
-            if self.peek() == ")":
-                self.pos += 1
-                return InnerList(tuple(items), self.parameters())
-            items.append(self.item())
-            if self.peek() not in (" ", ")"):
-                raise self.fail("expected ' ' or ')' in inner list")
-        raise self.fail("unterminated inner list")
+        while True:
+            pos = self.pos
+            while text[pos] == " ":
+                pos += 1
+            spaces = pos - self.pos
+            if text[pos] == ")":
+                self.untidy += spaces > 0
+                self.pos = pos + 1
+                inner = InnerList(tuple(items), self.parameters())
+                if self.untidy == untidy:
+                    object.__setattr__(inner, "canonical", text[start : self.pos])
+                return inner
+            if pos >= end:
+                raise self.fail("expected ')' to close the inner list", pos)
+            # Canonical form: no SP after "(", exactly one between items.
+            self.untidy += spaces != (1 if items else 0)
+            self.pos = pos
+            value = self.bare_item()
+            items.append(_item(value, self.parameters() if text[self.pos] == ";" else _EMPTY))
+            char = text[self.pos]
+            if char != " " and char != ")":
+                raise self.fail("expected ' ' or ')' after an inner-list item", self.pos)
 
     # §4.2.3
     def item(self) -> Item:
         value = self.bare_item()
-        return Item(value, self.parameters())
-
-    # §4.2.3.2
-    def parameters(self) -> Parameters:
-        if self.peek() != ";":
-            return _EMPTY
-        params: dict[str, BareItem] = {}
-        while self.peek() == ";":
-            self.pos += 1
-            self.skip_sp()
-            key = self.key()
-            value: BareItem = True
-            if self.peek() == "=":
-                self.pos += 1
-                value = self.bare_item()
-            if key in params and self.reject_duplicates:
-                raise self.fail(f"duplicate parameter {key!r}")
-            params[key] = value
-        return MappingProxyType(params)
-
-    # §4.2.3.3
-    def key(self) -> str:
-        match = _KEY.match(self.text, self.pos)
-        if match is None:
-            raise self.fail("expected a key")
-        self.pos = match.end()
-        return match.group()
+        if self.text[self.pos] != ";":
+            return _item(value, _EMPTY)
+        return _item(value, self.parameters())
 
     # §4.2.3.1
     def bare_item(self) -> BareItem:
-        char = self.peek()
-        if char == "-" or char.isdigit():
-            return self.number()
+        text, pos = self.text, self.pos
+        char = text[pos]
         if char == '"':
-            return self.string()
+            match = _PLAIN_STRING.match(text, pos)
+            if match is None:
+                return self.escaped_string()
+            self.pos = match.end()
+            return match.group(1)
+        if char in _NUMBER_START:
+            return self.number()
         if char == ":":
             return self.byte_sequence()
         if char == "?":
-            return self.boolean()
-        if char == "*" or ("A" <= char <= "Z") or ("a" <= char <= "z"):
-            match = _TOKEN.match(self.text, self.pos)
-            assert match is not None
+            flag = text[pos + 1]
+            if flag != "0" and flag != "1":
+                raise self.fail("expected '0' or '1' after '?'", pos + 1)
+            self.pos = pos + 2
+            return flag == "1"
+        match = _TOKEN.match(text, pos)
+        if match is not None:
             self.pos = match.end()
             return Token(match.group())
-        raise self.fail("expected a bare item")
+        if char == "@" or char == "%":
+            raise self.fail("RFC 9651 dates and display strings are not RFC 8941 items", pos)
+        raise self.fail("expected an item", pos)
+
+    # §4.2.3.2
+    def parameters(self) -> Parameters:
+        text = self.text
+        if text[self.pos] != ";":
+            return _EMPTY
+        params: dict[str, BareItem] = {}
+        pos = self.pos
+        while text[pos] == ";":
+            value: BareItem
+            match = _SIMPLE_PARAMETER.match(text, pos)
+            if match is not None:
+                key, string, integer = match.groups()
+                value = string if integer is None else int(integer)
+                self.pos = match.end()
+            else:
+                pos += 1
+                if text[pos] == " ":
+                    self.untidy += 1
+                    while text[pos] == " ":
+                        pos += 1
+                match = _KEY.match(text, pos)
+                if match is None:
+                    raise self.fail("expected a parameter key", pos)
+                key = match.group()
+                value = True
+                if text[match.end()] == "=":
+                    self.pos = match.end() + 1
+                    value = self.bare_item()
+                    self.untidy += value is True  # canonical form is the bare key
+                else:
+                    self.pos = match.end()
+            if key in params:
+                if self.reject_duplicates:
+                    raise StructuredFieldError("duplicate parameter key", pos)
+                self.untidy += 1
+            params[key] = value
+            pos = self.pos
+        return MappingProxyType(params)
+
+    # §4.2.3.3
+    def key(self, what: str) -> str:
+        match = _KEY.match(self.text, self.pos)
+        if match is None:
+            raise self.fail(f"expected {what}", self.pos)
+        self.pos = match.end()
+        return match.group()
 
     # §4.2.4
     def number(self) -> int | Decimal:
         match = _NUMBER.match(self.text, self.pos)
         if match is None:
-            raise self.fail("expected a number")
-        text = match.group()
-        digits = text.lstrip("-")
-        if match.group(1) is None:
-            if len(digits) > 15:
-                raise self.fail("integer has more than 15 digits")
+            raise self.fail("expected a digit after '-'", self.pos + 1)
+        whole, fraction = match.group(1, 2)
+        number = match.group()
+        if fraction is None:
+            if len(whole) > 15:
+                raise self.fail("integer has more than 15 digits", self.pos)
+            self.untidy += (len(whole) > 1 and whole[0] == "0") or number == "-0"
             self.pos = match.end()
-            return int(text)
-        whole, _, fraction = digits.partition(".")
+            return int(number)
         if len(whole) > 12:
-            raise self.fail("decimal has more than 12 integer digits")
+            raise self.fail("decimal has more than 12 integer digits", self.pos)
         if not fraction:
-            raise self.fail("decimal ends with '.'")
+            raise self.fail("decimal ends with '.'", match.end())
         if len(fraction) > 3:
-            raise self.fail("decimal has more than 3 fractional digits")
+            raise self.fail("decimal has more than 3 fractional digits", self.pos)
+        value = Decimal(number)
+        self.untidy += serialize_bare_item(value) != number
         self.pos = match.end()
-        return Decimal(text)
+        return value
 
-    # §4.2.5
-    def string(self) -> str:
-        self.pos += 1  # opening '"'
-        parts: list[str] = []
+    # §4.2.5, for a string with escapes (or a bad one)
+    def escaped_string(self) -> str:
         text = self.text
-        while True:
-            match = _STRING_PLAIN.match(text, self.pos)
-            assert match is not None
-            parts.append(match.group())
-            self.pos = match.end()
-            char = self.peek()
-            if char == '"':
-                self.pos += 1
-                return "".join(parts)
-            if char == "\\":
-                escaped = text[self.pos + 1 : self.pos + 2]
-                if escaped not in ('"', "\\"):
-                    raise self.fail("invalid escape in string")
-                parts.append(escaped)
-                self.pos += 2
-                continue
-            if char == "":
-                raise self.fail("unterminated string")
-            raise self.fail("invalid character in string")
+        match = _STRING_PREFIX.match(text, self.pos)
+        if match is None or text[match.end()] != '"':
+            stop = match.end() if match else self.pos
+            if stop >= self.end:
+                raise self.fail("expected '\"' to close the string", stop)
+            if text[stop] == "\\":
+                raise self.fail("invalid escape in string", stop + 1)
+            raise self.fail("invalid character in string", stop)
+        self.pos = match.end() + 1
+        return _ESCAPE.sub(r"\1", match.group()[1:])
 
     # §4.2.7
     def byte_sequence(self) -> bytes:
-        self.pos += 1  # opening ':'
-        end = self.text.find(":", self.pos)
-        if end < 0:
-            raise self.fail("unterminated byte sequence")
-        body = self.text[self.pos : end]
-        if not _BASE64.fullmatch(body):
-            raise self.fail("invalid character in byte sequence")
+        start = self.pos + 1
+        close = self.text.find(":", start, self.end)
+        if close < 0:
+            raise self.fail("expected ':' to close the byte sequence", self.end)
+        body = self.text[start:close]
         try:
-            value = base64.b64decode(body, validate=True)
-        except (binascii.Error, ValueError):
-            raise self.fail("invalid base64 in byte sequence") from None
-        # Strict: only the canonical encoding (padding present, zero
-        # trailing bits) — two texts must never mean the same bytes.
-        if base64.b64encode(value).decode("ascii") != body:
-            raise self.fail("non-canonical base64 in byte sequence")
-        self.pos = end + 1
+            value = binascii.a2b_base64(body)
+        except binascii.Error:
+            value = None
+        # Canonical only (padding present, zero pad bits): §4.2.7 lets parsers
+        # refuse the rest, and a signature must have exactly one encoding.
+        if value is None or binascii.b2a_base64(value, newline=False) != body.encode("ascii"):
+            if not _BASE64_ALPHABET.fullmatch(body):
+                raise self.fail("invalid character in byte sequence", start)
+            raise self.fail("byte sequence is not canonical padded base64", start)
+        self.pos = close + 1
         return value
-
-    # §4.2.8
-    def boolean(self) -> bool:
-        value = self.text[self.pos + 1 : self.pos + 2]
-        if value not in ("0", "1"):
-            raise self.fail("invalid boolean")
-        self.pos += 2
-        return value == "1"
 
 
 def parse_dictionary(
     text: str | bytes, *, reject_duplicates: bool = False
 ) -> dict[str, Item | InnerList]:
-    """Parse an sf-dictionary field value (RFC 8941 §4.2.2)."""
-    if isinstance(text, str):
-        single = _SINGLE_BYTES_MEMBER.fullmatch(text)
-        if single is not None:
-            # `label=:base64:` alone — the usual Signature header.
-            body = single.group(2)
-            try:
-                value = base64.b64decode(body, validate=True)
-            except (binascii.Error, ValueError):
-                value = None
-            if value is not None and base64.b64encode(value).decode("ascii") == body:
-                return {single.group(1): Item._make((value, _EMPTY))}
-        fast = _fast_dictionary(text, reject_duplicates)
-        if fast is not None:
-            return fast
-    parser = _Parser(text, reject_duplicates)
-    return parser.dictionary()
+    """Parse a Dictionary field value (RFC 8941 §4.2.2); an empty field is an empty dict.
 
-
-# -- the fast path ---------------------------------------------------------------
-#
-# Signature headers nearly always have one shape: members whose value is an
-# inner list of plain strings, or a byte sequence, with parameters that are
-# canonical integers, plain strings, tokens or booleans. For text that is
-# already in canonical form, one regex match per member gives the same result
-# as the full parser (a property test holds the two to it), and the member's
-# text *is* its serialization, so RFC 9421's @signature-params needs no
-# re-serializing. Anything else — escapes, decimals, OWS inside a member —
-# falls back to the full parser, never to a looser one.
-
-_P_KEY = r"[a-z*][a-z0-9_\-.*]*"
-_P_STR = r'"[ !#-\[\]-~]*"'
-_P_TOKEN = r"[A-Za-z*][!#$%&'*+\-.^_`|~0-9A-Za-z:/]*"
-_P_INT = r"(?:0|-?[1-9][0-9]{0,14})"
-_P_PARAM = rf";(?:{_P_KEY})(?:=(?:{_P_INT}|{_P_STR}|{_P_TOKEN}|\?[01]))?"
-_FAST_MEMBER = re.compile(
-    rf"({_P_KEY})=(?:\(((?:{_P_STR}(?: {_P_STR})*)?)\)|:([A-Za-z0-9+/]*={{0,2}}):)((?:{_P_PARAM})*)"
-)
-_SINGLE_BYTES_MEMBER = re.compile(rf" *({_P_KEY})=:([A-Za-z0-9+/]*={{0,2}}): *")
-_FAST_PARAM = re.compile(rf";({_P_KEY})(?:=({_P_INT}|{_P_STR}|{_P_TOKEN}|\?[01]))?")
-_FAST_SEPARATOR = re.compile(r"[ \t]*,[ \t]*")
-
-
-@functools.lru_cache(maxsize=128)
-def _fast_items(strings: str) -> tuple[Item, ...]:
-    # The covered components rarely change between requests: build them once.
-    return tuple([Item._make((s, _EMPTY)) for s in strings[1:-1].split('" "')])
-
-
-def _fast_dictionary(text: str, reject_duplicates: bool) -> dict[str, Item | InnerList] | None:
-    text = text.strip(" ")
-    if not text.isascii():
-        return None
-    members: dict[str, Item | InnerList] = {}
-    pos, end = 0, len(text)
-    new_item = Item._make
-    while pos < end:
-        match = _FAST_MEMBER.match(text, pos)
-        if match is None:
-            return None
-        key, strings, body, params_text = match.groups()
-        params: dict[str, BareItem] = {}
-        for name, value in _FAST_PARAM.findall(params_text):
-            if name in params and reject_duplicates:
-                return None  # let the full parser report it
-            first = value[:1]
-            if not first:
-                params[name] = True
-            elif first == '"':
-                params[name] = value[1:-1]
-            elif first == "?":
-                if value == "?1":
-                    return None  # canonical form is the bare key: not verbatim
-                params[name] = False
-            elif first == "-" or first.isdigit():
-                params[name] = int(value)
-            else:
-                params[name] = Token(value)
-        frozen = MappingProxyType(params) if params else _EMPTY
-        member: Item | InnerList
-        if body is not None:
-            try:
-                value_bytes = base64.b64decode(body, validate=True)
-            except (binascii.Error, ValueError):
-                return None
-            if base64.b64encode(value_bytes).decode("ascii") != body:
-                return None
-            member = new_item((value_bytes, frozen))
-        else:
-            items = _fast_items(strings) if strings else ()
-            member = InnerList._make((items, frozen, text[match.start(2) - 1 : match.end()]))
-        if key in members and reject_duplicates:
-            return None
-        members[key] = member
-        pos = match.end()
-        if pos == end:
-            return members
-        separator = _FAST_SEPARATOR.match(text, pos)
-        if separator is None or separator.end() == end:
-            return None
-        pos = separator.end()
-    return members
+    **Security:** by default a repeated key or parameter silently replaces the
+    earlier one, as the RFC says; ``reject_duplicates=True`` refuses it instead.
+    """
+    return _Parser(text, reject_duplicates).dictionary()
 
 
 def parse_list(text: str | bytes, *, reject_duplicates: bool = False) -> list[Item | InnerList]:
-    """Parse an sf-list field value (RFC 8941 §4.2.1)."""
-    parser = _Parser(text, reject_duplicates)
-    return parser.list_members()
+    """Parse a List field value (RFC 8941 §4.2.1); an empty field is an empty list."""
+    return _Parser(text, reject_duplicates).list()
 
 
 def parse_item(text: str | bytes, *, reject_duplicates: bool = False) -> Item:
-    """Parse an sf-item field value (RFC 8941 §4.2.3)."""
+    """Parse an Item field value (RFC 8941 §4.2.3)."""
     parser = _Parser(text, reject_duplicates)
     item = parser.item()
-    if not parser.at_end():
-        raise parser.fail("unexpected text after item")
+    if parser.pos < parser.end:
+        raise parser.fail("expected end of field after the item", parser.pos)
     return item
 
 
-# -- serialization (RFC 8941 §4.1) ------------------------------------------------
-
-
 def serialize_bare_item(value: BareItem) -> str:
-    """Serialize one bare item canonically."""
+    """Serialize a bare item canonically (RFC 8941 §4.1.3.1)."""
+    if isinstance(value, str):
+        if isinstance(value, Token):
+            if _TOKEN.fullmatch(value) is None:
+                raise StructuredFieldError("not a valid token")
+            return str.__str__(value)
+        # §4.1.6: printable ASCII only; escape only '"' and '\'.
+        if _PRINTABLE.fullmatch(value) is None:
+            raise StructuredFieldError("string holds a character outside printable ASCII")
+        return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
     if isinstance(value, bool):
         return "?1" if value else "?0"
     if isinstance(value, int):
-        if abs(value) > 999_999_999_999_999:
-            raise StructuredFieldError("integer out of range")
+        if not -999_999_999_999_999 <= value <= 999_999_999_999_999:
+            raise StructuredFieldError("integer outside ±999,999,999,999,999")
         return str(value)
     if isinstance(value, Decimal):
-        rounded = value.quantize(Decimal("0.001"))
-        if abs(rounded) >= Decimal("1000000000000"):
-            raise StructuredFieldError("decimal out of range")
-        text = format(rounded, "f").rstrip("0")
-        return text + "0" if text.endswith(".") else text
-    if isinstance(value, Token):
-        if not _TOKEN.fullmatch(value):
-            raise StructuredFieldError("invalid token")
-        return str(value)
-    if isinstance(value, str):
-        if not value.isascii() or any(c < " " or c == "\x7f" for c in value):
-            raise StructuredFieldError("string holds a character outside printable ASCII")
-        return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+        return _serialize_decimal(value)
     if isinstance(value, bytes):
-        return ":" + base64.b64encode(value).decode("ascii") + ":"
-    raise StructuredFieldError(f"cannot serialize {type(value).__name__}")
+        return ":" + binascii.b2a_base64(value, newline=False).decode("ascii") + ":"
+    raise StructuredFieldError(f"cannot serialize {type(value).__name__} as a bare item")
 
 
-def _serialize_params(params: Parameters) -> str:
-    parts = []
-    for key, value in params.items():
-        if not _KEY.fullmatch(key):
-            raise StructuredFieldError("invalid parameter key")
-        parts.append(f";{key}" if value is True else f";{key}={serialize_bare_item(value)}")
-    return "".join(parts)
+_LIMIT = Decimal(10**12)
+_THOUSANDTH = Decimal("0.001")
 
 
-def serialize_item(item: Item) -> str:
-    """Serialize an sf-item with its parameters."""
-    return serialize_bare_item(item.value) + _serialize_params(item.params)
+def _serialize_decimal(value: Decimal) -> str:
+    # §4.1.5: round half to even at three places, then at most 12 integer digits.
+    if not value.is_finite() or abs(value) >= _LIMIT:
+        raise StructuredFieldError("decimal outside ±999,999,999,999.999")
+    rounded = value.quantize(_THOUSANDTH, rounding=ROUND_HALF_EVEN)
+    if abs(rounded) >= _LIMIT:
+        raise StructuredFieldError("decimal outside ±999,999,999,999.999")
+    whole, _, fraction = format(abs(rounded), "f").partition(".")
+    sign = "-" if rounded < 0 else ""  # -0.000 is not below zero: serialized as 0.0
+    return f"{sign}{whole}.{fraction.rstrip('0') or '0'}"
 
 
-def serialize_inner_list(inner: InnerList) -> str:
-    """Serialize an inner list with its parameters (RFC 9421's ``@signature-params``)."""
-    if inner.canonical is not None:
-        return inner.canonical
-    return (
-        "("
-        + " ".join(serialize_item(i) for i in inner.items)
-        + ")"
-        + _serialize_params(inner.params)
+def _serialize_key(key: str) -> str:
+    if not isinstance(key, str) or _KEY.fullmatch(key) is None:
+        raise StructuredFieldError("not a valid key")
+    return key
+
+
+def _serialize_parameters(params: Parameters) -> str:
+    # §4.1.1.2: a true parameter is the bare key.
+    return "".join(
+        ";" + _serialize_key(key)
+        if value is True
+        else f";{_serialize_key(key)}={serialize_bare_item(value)}"
+        for key, value in params.items()
     )
 
 
-def serialize_dictionary(members: Mapping[str, Item | InnerList]) -> str:
-    """Serialize an sf-dictionary."""
-    parts = []
-    for key, member in members.items():
-        if not _KEY.fullmatch(key):
-            raise StructuredFieldError("invalid dictionary key")
+def serialize_item(item: Item) -> str:
+    """Serialize an Item with its parameters (RFC 8941 §4.1.3)."""
+    return serialize_bare_item(item.value) + _serialize_parameters(item.params)
+
+
+def serialize_inner_list(inner: InnerList) -> str:
+    """Serialize an inner list with its parameters (RFC 8941 §4.1.1.1).
+
+    This is RFC 9421's ``@signature-params`` value.
+    """
+    if inner.canonical is not None:
+        return inner.canonical
+    items = " ".join([serialize_item(item) for item in inner.items])
+    return f"({items}){_serialize_parameters(inner.params)}"
+
+
+def serialize_dictionary(d: Mapping[str, Item | InnerList]) -> str:
+    """Serialize a Dictionary (RFC 8941 §4.1.2); an empty one is the empty string."""
+    members = []
+    for key, member in d.items():
+        name = _serialize_key(key)
         if isinstance(member, InnerList):
-            parts.append(f"{key}={serialize_inner_list(member)}")
+            members.append(f"{name}={serialize_inner_list(member)}")
+        elif not isinstance(member, Item):
+            raise StructuredFieldError("a dictionary member is an Item or an InnerList")
         elif member.value is True:
-            parts.append(key + _serialize_params(member.params))
+            members.append(name + _serialize_parameters(member.params))
         else:
-            parts.append(f"{key}={serialize_item(member)}")
-    return ", ".join(parts)
+            members.append(f"{name}={serialize_item(member)}")
+    return ", ".join(members)

@@ -9,6 +9,7 @@ concurrency tests.
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing
 import os
 import shutil
@@ -75,22 +76,19 @@ class RedisServer:
     def start(self, timeout: float = 10.0) -> None:
         """Start on ``self.port`` (the same port again after a kill) and wait for PING."""
         log = (self.directory / "redis.log").open("ab")
+        options = {
+            "port": str(self.port),
+            "bind": "127.0.0.1",
+            "save": "",  # no RDB snapshots
+            "appendonly": "no",
+            "dir": str(self.directory),
+            "daemonize": "no",
+        }
+        arguments = [self.executable]
+        for name, value in options.items():
+            arguments += [f"--{name}", value]
         self.process = subprocess.Popen(
-            [
-                self.executable,
-                "--port",
-                str(self.port),
-                "--bind",
-                "127.0.0.1",
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-                "--dir",
-                str(self.directory),
-                "--daemonize",
-                "no",
-            ],  # fmt: skip
+            arguments,
             stdout=log,
             stderr=subprocess.STDOUT,
         )
@@ -124,10 +122,8 @@ class RedisServer:
     def stop(self) -> None:
         if self.process is not None and self.process.poll() is None:
             self.process.terminate()
-            try:
+            with contextlib.suppress(subprocess.TimeoutExpired):
                 self.process.wait(5)
-            except subprocess.TimeoutExpired:
-                pass
         self.kill()
 
 
@@ -230,10 +226,8 @@ class WorkerPool:
         traceback: TracebackType | None,
     ) -> None:
         for pipe in self.pipes:
-            try:
+            with contextlib.suppress(OSError):
                 pipe.send(None)
-            except OSError:
-                pass
         for process in self.processes:
             process.join(10)
             if process.is_alive():

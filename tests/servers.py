@@ -68,6 +68,7 @@ def waitress_server(app: Any) -> Iterator[int]:
 
     server = create_server(app, host="127.0.0.1", port=0, threads=2)
     port = server.effective_port  # type: ignore[union-attr]
+
     def serve() -> None:
         # close() from the test thread makes the select loop fail on a closed
         # descriptor: that is how waitress stops here, not an error.

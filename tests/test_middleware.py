@@ -22,7 +22,9 @@ from edgeclaims.wsgi import EdgeClaimsMiddleware as WSGIMiddleware
 URL = "https://app.example.com/whoami"
 
 
-def _decide(config: Any, headers: list[tuple[str, str]], *, url: str = URL, peer: str = "127.0.0.1") -> Any:
+def _decide(
+    config: Any, headers: list[tuple[str, str]], *, url: str = URL, peer: str = "127.0.0.1"
+) -> Any:
     scope = build_asgi_scope("GET", url, headers)
     scope["client"] = (peer, 5000)
     return Engine(load_config(config), clock=lambda: NOW).decide(RequestView.from_asgi(scope))
@@ -34,7 +36,11 @@ def test_monitor_mode_lets_invalid_requests_through_without_identity() -> None:
     assert outcome.allowed
     assert outcome.identity is None
     assert outcome.code == "bad_signature"
-    forbidden = _decide(config_mapping(mode="monitor"), signed(path="/admin/x"), url="https://app.example.com/admin/x")
+    forbidden = _decide(
+        config_mapping(mode="monitor"),
+        signed(path="/admin/x"),
+        url="https://app.example.com/admin/x",
+    )
     assert forbidden.allowed
     assert forbidden.identity.subject == "alice"
     assert forbidden.code == "forbidden"
@@ -67,7 +73,9 @@ def test_decision_log_has_no_secrets(caplog: pytest.LogCaptureFixture) -> None:
     headers = signed(claims=claims, nonce="log-1")
     config = config_mapping(request_id_header="X-Request-Id")
     _decide(config, [*headers, ("X-Request-Id", "req-42")])
-    tampered = [(n, encode_claims(ADMIN) if n == "X-Edge-Claims" else v) for n, v in signed(nonce="log-2")]
+    tampered = [
+        (n, encode_claims(ADMIN) if n == "X-Edge-Claims" else v) for n, v in signed(nonce="log-2")
+    ]
     _decide(config, tampered)
     records = [r for r in caplog.records if r.name == "edgeclaims"]
     assert [r.edgeclaims["outcome"] for r in records] == ["accepted", "refused"]  # type: ignore[attr-defined]
@@ -75,7 +83,13 @@ def test_decision_log_has_no_secrets(caplog: pytest.LogCaptureFixture) -> None:
     assert records[0].edgeclaims["request_id"] == "req-42"  # type: ignore[attr-defined]
     assert records[1].edgeclaims["subject"] is None  # type: ignore[attr-defined]
     text = caplog.text + repr([r.__dict__ for r in records])
-    for secret in ("alice.secret", HMAC_SECRET.hex(), dict(headers)["Signature"][6:30], dict(headers)["X-Edge-Claims"][:20], "okta-admins"):
+    for secret in (
+        "alice.secret",
+        HMAC_SECRET.hex(),
+        dict(headers)["Signature"][6:30],
+        dict(headers)["X-Edge-Claims"][:20],
+        "okta-admins",
+    ):
         assert secret not in text
 
 
@@ -98,7 +112,9 @@ def test_problem_body_carries_nothing_from_the_request() -> None:
     assert b"script" not in body
 
 
-def _run_asgi(app: Any, scope: dict[str, Any], incoming: list[dict[str, Any]] | None = None) -> list[dict[str, Any]]:
+def _run_asgi(
+    app: Any, scope: dict[str, Any], incoming: list[dict[str, Any]] | None = None
+) -> list[dict[str, Any]]:
     sent: list[dict[str, Any]] = []
     queue = list(incoming or [])
 
@@ -112,7 +128,9 @@ def _run_asgi(app: Any, scope: dict[str, Any], incoming: list[dict[str, Any]] | 
     return sent
 
 
-def _ws_scope(headers: list[tuple[str, str]], extensions: dict[str, Any] | None = None) -> dict[str, Any]:
+def _ws_scope(
+    headers: list[tuple[str, str]], extensions: dict[str, Any] | None = None
+) -> dict[str, Any]:
     scope = build_asgi_scope("GET", "https://app.example.com/ws", headers)
     scope.update(type="websocket", scheme="wss", subprotocols=[], extensions=extensions or {})
     scope.pop("method")
@@ -149,7 +167,11 @@ def test_lifespan_passes_through() -> None:
         seen.append(message["type"])
         await send({"type": "lifespan.startup.complete"})
 
-    sent = _run_asgi(ASGIMiddleware(app, load_config(config_mapping())), {"type": "lifespan"}, [{"type": "lifespan.startup"}])
+    sent = _run_asgi(
+        ASGIMiddleware(app, load_config(config_mapping())),
+        {"type": "lifespan"},
+        [{"type": "lifespan.startup"}],
+    )
     assert seen == ["lifespan", "lifespan.startup"]
     assert sent == [{"type": "lifespan.startup.complete"}]
 
@@ -164,7 +186,12 @@ def test_starlette_user_and_auth_are_filled() -> None:
         await send({"type": "http.response.body", "body": b""})
 
     middleware = ASGIMiddleware(app, load_config(config_mapping()), clock=lambda: NOW)
-    _run_asgi(middleware, build_asgi_scope("GET", "https://app.example.com/admin/x", signed(path="/admin/x", claims=ADMIN)))
+    _run_asgi(
+        middleware,
+        build_asgi_scope(
+            "GET", "https://app.example.com/admin/x", signed(path="/admin/x", claims=ADMIN)
+        ),
+    )
     assert seen["user"].is_authenticated
     assert seen["user"].display_name == "root"
     assert {"authenticated", "admin"} <= set(seen["auth"].scopes)

@@ -222,8 +222,12 @@ def test_acl_user_from_the_url_and_secrets_never_shown(
 ) -> None:
     admin = redis.Redis.from_url(redis_server.url)
     # Least privilege: the store only ever needs SET on its own prefix.
-    admin.execute_command(
-        "ACL", "SETUSER", "edge", "on", ">edge-s3cret", "~edgeclaims:replay:*", "+set"
+    admin.acl_setuser(
+        "edge",
+        enabled=True,
+        passwords=["+edge-s3cret"],
+        keys=["edgeclaims:replay:*"],
+        commands=["+set"],
     )
     admin.config_set("requirepass", "admin-s3cret")
     admin.close()
@@ -235,9 +239,11 @@ def test_acl_user_from_the_url_and_secrets_never_shown(
     assert repr(good) == f"RedisReplayStore('redis://***@127.0.0.1:{port}/0', timeout=0.5)"
 
     bad = RedisReplayStore(f"redis://edge:wr0ng-s3cret@127.0.0.1:{port}/0")
-    with caplog.at_level(logging.DEBUG, logger="edgeclaims"):
-        with pytest.raises(ReplayStoreUnavailable) as caught:
-            bad.check_and_record("rfc9421", "k", "acl", 60)
+    with (
+        caplog.at_level(logging.DEBUG, logger="edgeclaims"),
+        pytest.raises(ReplayStoreUnavailable) as caught,
+    ):
+        bad.check_and_record("rfc9421", "k", "acl", 60)
     shown = [str(caught.value), repr(caught.value), repr(bad), caplog.text]
     assert caplog.text  # the outage was logged...
     for text in shown:  # ...without the password
@@ -257,11 +263,28 @@ def test_closed_store_is_unavailable(redis_url: str) -> None:
         asyncio.run(store.acheck_and_record("rfc9421", "k", "n3", 60))
 
 
+def test_close_inside_a_running_loop_closes_that_loops_connections(redis_url: str) -> None:
+    admin = redis.Redis.from_url(redis_url)
+    store = RedisReplayStore(redis_url)
+
+    async def scenario() -> tuple[int, int]:
+        assert await store.acheck_and_record("rfc9421", "k", "n", 60) is True
+        before = len(admin.client_list())
+        store.close()  # e.g. from a synchronous ASGI shutdown hook
+        await asyncio.sleep(0.1)
+        return before, len(admin.client_list())
+
+    assert asyncio.run(scenario()) == (2, 1)  # the store's connection, then only ours
+    admin.close()
+
+
 def test_tls_comes_from_the_rediss_scheme() -> None:
     store = RedisReplayStore("rediss://:pw-not-shown@cache.example.invalid:6380/2")
     pool = store._client.connection_pool
     assert pool.connection_class.__name__ == "SSLConnection"
-    assert repr(store) == "RedisReplayStore('rediss://***@cache.example.invalid:6380/2', timeout=0.5)"
+    assert (
+        repr(store) == "RedisReplayStore('rediss://***@cache.example.invalid:6380/2', timeout=0.5)"
+    )
     store.close()
 
 

@@ -90,7 +90,9 @@ def test_this_process_sees_what_the_workers_recorded(workers: WorkerPool, farm_p
 @pytest.mark.parametrize(
     ("sweep_period", "purge_every"), [(30.0, 32), (2.0, 8)], ids=["defaults", "eager"]
 )
-def test_purge_keeps_the_file_bounded(tmp_path: Path, sweep_period: float, purge_every: int) -> None:
+def test_purge_keeps_the_file_bounded(
+    tmp_path: Path, sweep_period: float, purge_every: int
+) -> None:
     clock = FakeClock()
     purged = SQLiteReplayStore(
         tmp_path / "purged.db", clock=clock, sweep_period=sweep_period, purge_every=purge_every
@@ -204,7 +206,9 @@ def test_memory_path_is_refused() -> None:
         SQLiteReplayStore(":memory:")
 
 
-def _use_after_fork(store: SQLiteReplayStore, queue: multiprocessing.Queue[object]) -> None:
+def _use_after_fork(
+    store: SQLiteReplayStore, queue: multiprocessing.Queue[tuple[int, bool, bool]]
+) -> None:
     queue.put(
         (
             len(store._inherited),
@@ -221,10 +225,10 @@ def test_a_forked_child_opens_its_own_connection(tmp_path: Path) -> None:
     store = SQLiteReplayStore(tmp_path / "replay.db")
     assert store.check_and_record("rfc9421", "k", "before-fork", 60) is True
     context = multiprocessing.get_context("fork")
-    queue: multiprocessing.Queue[object] = context.Queue()
+    queue: multiprocessing.Queue[tuple[int, bool, bool]] = context.Queue()
     child = context.Process(target=_use_after_fork, args=(store, queue))
     child.start()
-    inherited, before, in_child = queue.get(timeout=30)  # type: ignore[misc]
+    inherited, before, in_child = queue.get(timeout=30)
     child.join(30)
     assert inherited >= 1  # the parent's connection was set aside, not reused
     assert (before, in_child) == (False, True)

@@ -44,8 +44,9 @@ def store(
         built = build_replay_store(ReplayConfig(store="redis", url=url))
     else:
         path = str(tmp_path / "replay.db")
-        built = build_replay_store(ReplayConfig(store=kind, path=path), clock=clock)  # type: ignore[arg-type]
-    assert built is not None and built.name == kind
+        built = build_replay_store(ReplayConfig(store=kind, path=path), clock=clock)
+    assert built is not None
+    assert built.name == kind
     with built:
         yield built
 

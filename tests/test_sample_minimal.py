@@ -30,7 +30,9 @@ def test_minimal_sample_under_waitress(monkeypatch: pytest.MonkeyPatch, tmp_path
             host = f"127.0.0.1:{port}"
             assert request(port, "GET", "/healthz", [], host=host) == (200, {"status": "ok"})
             assert request(port, "GET", "/whoami", [], host=host)[1]["code"] == "missing"
-            headers = signer.headers("GET", f"http://{host}/whoami", {"sub": "alice", "groups": ["admins"]})
+            headers = signer.headers(
+                "GET", f"http://{host}/whoami", {"sub": "alice", "groups": ["admins"]}
+            )
             status, body = request(port, "GET", "/whoami", list(headers.items()), host=host)
             assert (status, body["sub"], body["roles"]) == (200, "alice", ["admin"])
     finally:

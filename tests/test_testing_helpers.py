@@ -25,9 +25,13 @@ def _app(environ: dict[str, Any], start_response: Any) -> list[bytes]:
     return [identity.subject.encode() if identity else b"anonymous"]
 
 
-def test_fixture_signs_for_the_configuration(edgeclaims_signer: EdgeSigner, edgeclaims_config: Config) -> None:
+def test_fixture_signs_for_the_configuration(
+    edgeclaims_signer: EdgeSigner, edgeclaims_config: Config
+) -> None:
     app = EdgeClaimsMiddleware(_app, edgeclaims_config)
-    environ = edgeclaims_signer.wsgi_environ("GET", "https://app.example.com/whoami", {"sub": "carol"})
+    environ = edgeclaims_signer.wsgi_environ(
+        "GET", "https://app.example.com/whoami", {"sub": "carol"}
+    )
     statuses: list[str] = []
     body = b"".join(app(environ, lambda s, h, e=None: statuses.append(s)))
     assert (statuses, body) == (["200 OK"], b"carol")
@@ -47,6 +51,8 @@ def test_werkzeug_test_client_with_signed_headers(edgeclaims_config: Config) -> 
 
 def test_for_config_without_hmac_key_says_so() -> None:
     mapping = config_mapping()
-    mapping["sources"][0]["keys"] = [k for k in mapping["sources"][0]["keys"] if k["alg"] != "hmac-sha256"]  # type: ignore[index]
+    mapping["sources"][0]["keys"] = [
+        k for k in mapping["sources"][0]["keys"] if k["alg"] != "hmac-sha256"
+    ]  # type: ignore[index]
     with pytest.raises(LookupError, match="HMAC key"):
         EdgeSigner.for_config(load_config(mapping))

@@ -31,10 +31,10 @@ class MemoryReplayStore(ReplayStore):
     the longest ttl.
 
     Not built on cachetools (the issue suggested ``TTLCache``): ttl differs
-    per source, which ``TTLCache`` cannot express, fail-closed needs the
-    eviction it would do to be prevented anyway, and its bookkeeping costs
-    about 2.5 µs a call against a budget of about 1 µs. A set plus a heap of
-    expiry times does the same job in a fraction of that.
+    per source, which ``TTLCache`` cannot express (``TLRUCache`` can); the
+    eviction both would do has to be prevented anyway; and their bookkeeping
+    alone costs about 2.5 µs a call, more than this whole store (a set and a
+    heap of expiry times, about 1 µs plus the 0.8 µs of the SHA-256 key).
     """
 
     name = "memory"

@@ -63,7 +63,9 @@ _DELETE_EXPIRED = "DELETE FROM replay WHERE key = ? AND expires <= ?"
 
 _KEYSPACE = 1 << 32  # the sweep cursor moves over the keys' first four bytes
 _TOP = b"\xff" * 33  # sorts after every 32-byte key
-_SETUP_TIMEOUT = 5.0  # first open may queue behind every other worker creating the file
+# Start-up only: the first open may queue behind every other worker process
+# creating the file and switching it to WAL at the same moment.
+_STARTUP_TIMEOUT = 5.0
 
 
 class _Handle:
@@ -89,7 +91,14 @@ class SQLiteReplayStore(ReplayStore):
     seconds (or once per 32 purges, if that is longer: one purge covers at
     most 1/32 of the keys). Rows therefore outlive their ttl by at most one
     sweep, and the file stays proportional to the request rate, never to
-    uptime.
+    uptime. ``purge_every=0`` turns the purge off (tests use it as the
+    control).
+
+    The constructor creates the folder and opens the file, so that a path
+    the pool identity cannot write fails at start-up (``OSError`` or
+    :class:`~edgeclaims.errors.ReplayStoreUnavailable`, which
+    :func:`~edgeclaims.replay.build_replay_store` reports as a
+    ``ConfigurationError``), not on the first request.
     """
 
     name = "sqlite"
@@ -127,12 +136,8 @@ class SQLiteReplayStore(ReplayStore):
         if hasattr(os, "register_at_fork"):  # POSIX only; Windows never forks
             weak_self = weakref.ref(self)
             os.register_at_fork(after_in_child=lambda: _after_fork(weak_self))
-        # Fail at start-up, not on the first request, when the folder cannot
-        # be created or the file cannot be opened (permissions of the pool
-        # identity are the usual cause); the caller turns this into a
-        # ConfigurationError.
         path.parent.mkdir(parents=True, exist_ok=True)
-        self._handle()
+        self._handle(wait=max(timeout, _STARTUP_TIMEOUT))
 
     # -- the hot path -------------------------------------------------------
 
@@ -173,14 +178,14 @@ class SQLiteReplayStore(ReplayStore):
 
     # -- connections ----------------------------------------------------------
 
-    def _handle(self) -> _Handle:
+    def _handle(self, wait: float | None = None) -> _Handle:
         handle: _Handle | None = getattr(self._local, "handle", None)
         if handle is not None:
             return handle
         if self._closed:
             raise ReplayStoreUnavailable("the SQLite replay store is closed")
         try:
-            conn = self._connect()
+            conn = self._connect(self._timeout if wait is None else wait)
         except sqlite3.Error as exc:
             self._outage.failed(f"cannot open: {type(exc).__name__}: {exc}")
             raise ReplayStoreUnavailable("the SQLite replay store cannot be opened") from exc
@@ -190,13 +195,14 @@ class SQLiteReplayStore(ReplayStore):
             self._handles.add(handle)
         return handle
 
-    def _connect(self) -> sqlite3.Connection:
-        # isolation_level=None: autocommit, so each record is a single-
-        # statement transaction; sqlite3's implicit BEGIN would hold a read
-        # snapshot that cannot be upgraded once another process commits.
+    def _connect(self, wait: float) -> sqlite3.Connection:
+        # isolation_level=None (autocommit): each record is one statement
+        # that commits as it runs, holding the write lock for microseconds.
+        # The module's implicit transactions would need a commit() per call,
+        # and one forgotten would hold the lock against every other process.
         conn = sqlite3.connect(
             self.path,
-            timeout=max(self._timeout, _SETUP_TIMEOUT),
+            timeout=wait,
             isolation_level=None,
             check_same_thread=False,  # only close() crosses threads
             cached_statements=16,

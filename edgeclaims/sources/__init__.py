@@ -26,6 +26,7 @@ __all__ = ["Assertion", "ReplayTicket", "Source", "Trace", "parse_source_config"
 #: Source type → module that implements it (imported only when configured).
 SOURCE_MODULES = {
     "rfc9421": "edgeclaims.sources.rfc9421",
+    "jws": "edgeclaims.sources.jws",
 }
 
 

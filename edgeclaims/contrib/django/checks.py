@@ -1,0 +1,149 @@
+"""System checks: ``manage.py check`` validates the configuration at build time.
+
+They call the same validators as run time — :func:`edgeclaims.load_config`
+for the configuration and :func:`edgeclaims.cli.config_warnings` for risky
+settings, so ``manage.py check`` and ``edgeclaims check`` always agree.
+
+========================  =====================================================
+``edgeclaims.E001``       the configuration (``EDGECLAIMS`` / ``EDGECLAIMS_CONFIG``)
+                          is invalid
+``edgeclaims.E002``       ``EDGECLAIMS_BACKEND`` is invalid
+``edgeclaims.W001``       ``replay.store = "memory"`` (one process only)
+``edgeclaims.W002``       ``replay.store = "off"``
+``edgeclaims.W003``       ``replay.on_error = "allow"``
+``edgeclaims.W004``       ``mode = "monitor"``
+``edgeclaims.W005``       ``require_identity = false``
+``edgeclaims.W006``       ``trust_original_url = true``
+``edgeclaims.W007``       ``EDGECLAIMS_BACKEND.superuser_roles`` is set
+``edgeclaims.W010``       the middleware is not in ``MIDDLEWARE``
+``edgeclaims.W099``       any other warning of ``edgeclaims check``
+========================  =====================================================
+
+Silence one with ``SILENCED_SYSTEM_CHECKS = ["edgeclaims.W001"]``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from django.apps import AppConfig
+from django.conf import settings
+from django.core import checks
+
+from edgeclaims.cli import config_warnings
+from edgeclaims.contrib.django import load_django_config
+from edgeclaims.errors import ConfigurationError
+
+__all__ = ["MIDDLEWARE_PATH", "check_settings", "register_checks"]
+
+MIDDLEWARE_PATH = "edgeclaims.contrib.django.middleware.EdgeClaimsMiddleware"
+TAG = "edgeclaims"
+
+#: ``edgeclaims check`` warnings by the setting they start with.
+_WARNING_IDS = (
+    ("replay.store = 'memory'", "edgeclaims.W001"),
+    ("replay.store = 'off'", "edgeclaims.W002"),
+    ("replay.on_error = 'allow'", "edgeclaims.W003"),
+    ("mode = 'monitor'", "edgeclaims.W004"),
+    ("require_identity = false", "edgeclaims.W005"),
+    ("trust_original_url = true", "edgeclaims.W006"),
+)
+
+
+def warning_id(message: str) -> str:
+    """The stable check id of one ``config_warnings`` message."""
+    for prefix, check_id in _WARNING_IDS:
+        if message.startswith(prefix):
+            return check_id
+    return "edgeclaims.W099"
+
+
+def register_checks() -> None:
+    """Register :func:`check_settings` (called by the app's ``ready()``)."""
+    checks.register(check_settings, TAG)
+
+
+def check_settings(
+    app_configs: Sequence[AppConfig] | None = None, **kwargs: Any
+) -> list[checks.CheckMessage]:
+    """Every edgeclaims check; see the module docstring for the ids."""
+    messages: list[checks.CheckMessage] = []
+    try:
+        config = load_django_config()
+    except ConfigurationError as exc:
+        messages.append(
+            checks.Error(
+                f"edgeclaims configuration error: {exc}",
+                hint=f"fix the setting {exc.path} in settings.EDGECLAIMS or the "
+                "file EDGECLAIMS_CONFIG names; run 'edgeclaims check' for details",
+                id="edgeclaims.E001",
+            )
+        )
+    else:
+        for message in config_warnings(config):
+            messages.append(checks.Warning(message, id=warning_id(message)))
+    messages.extend(_backend_messages())
+    messages.extend(_middleware_messages())
+    return messages
+
+
+def _backend_messages() -> list[checks.CheckMessage]:
+    from edgeclaims.contrib.django.backends import BackendSettings
+
+    if not _backend_configured():
+        return []
+    try:
+        options = BackendSettings.from_django()
+    except ConfigurationError as exc:
+        return [checks.Error(f"EDGECLAIMS_BACKEND: {exc}", id="edgeclaims.E002")]
+    if options.superuser_roles:
+        return [
+            checks.Warning(
+                "EDGECLAIMS_BACKEND.superuser_roles makes every identity granted "
+                f"{', '.join(sorted(options.superuser_roles))} a Django superuser",
+                hint="prefer staff_roles with Django permissions through mirror_groups",
+                id="edgeclaims.W007",
+            )
+        ]
+    return []
+
+
+def _backend_configured() -> bool:
+    from django.utils.module_loading import import_string
+
+    from edgeclaims.contrib.django.backends import EdgeClaimsBackend
+
+    for path in getattr(settings, "AUTHENTICATION_BACKENDS", ()):
+        try:
+            backend = import_string(path)
+        except ImportError:
+            continue  # Django's own checks and start-up report it
+        if isinstance(backend, type) and issubclass(backend, EdgeClaimsBackend):
+            return True
+    return False
+
+
+def _middleware_messages() -> list[checks.CheckMessage]:
+    from django.utils.module_loading import import_string
+
+    from edgeclaims.contrib.django.middleware import EdgeClaimsMiddleware
+
+    for path in getattr(settings, "MIDDLEWARE", None) or ():
+        if path == MIDDLEWARE_PATH:
+            return []
+        try:
+            middleware = import_string(path)
+        except ImportError:
+            continue  # Django reports it when it builds the handler
+        if isinstance(middleware, type) and issubclass(middleware, EdgeClaimsMiddleware):
+            return []
+    return [
+        checks.Warning(
+            f"{MIDDLEWARE_PATH} is not in MIDDLEWARE: request.edgeclaims is never set "
+            "and the edgeclaims decorators and backend refuse to work",
+            hint="add it first in MIDDLEWARE (it also reuses the verdict of an "
+            "edgeclaims WSGI/ASGI middleware wrapping the project)",
+            id="edgeclaims.W010",
+        )
+    ]

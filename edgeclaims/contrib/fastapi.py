@@ -1,0 +1,173 @@
+"""FastAPI (and Starlette): dependencies reading what the ASGI middleware attached.
+
+    from fastapi import Depends, FastAPI
+    from edgeclaims.contrib.fastapi import (
+        CurrentIdentity, get_identity, require_roles, setup_edgeclaims,
+    )
+
+    app = FastAPI()
+    setup_edgeclaims(app)                       # middleware + problem+json refusals
+
+    @app.get("/whoami")
+    async def whoami(identity: CurrentIdentity):
+        return {"sub": identity.subject}
+
+    @app.get("/admin", dependencies=[Depends(require_roles("admin"))])
+    async def admin(): ...
+
+Nothing here verifies: the dependencies read ``scope["edgeclaims.identity"]``,
+which :class:`edgeclaims.asgi.EdgeClaimsMiddleware` sets (it also sets
+``scope["user"]`` and ``scope["auth"]``, so Starlette's ``requires`` and
+``request.user`` work). Without that middleware every dependency raises
+:class:`~edgeclaims.errors.ConfigurationError` — a loud 500, never a silent
+anonymous. The dependencies take an ``HTTPConnection``, so they serve
+websocket routes as well.
+
+Refusals: 401 ``missing`` when anonymous, 403 ``forbidden`` when lacking, as
+:class:`IdentityRefused` (a Starlette ``HTTPException``) on http routes —
+rendered as the middleware's ``application/problem+json`` document by the
+handler :func:`setup_edgeclaims` installs, or by any handler the app
+registers for ``IdentityRefused`` — and as a websocket close with code 1008
+and the code as reason on websocket routes, as the middleware does.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Annotated, NoReturn
+
+from fastapi import Depends, FastAPI
+from starlette.exceptions import HTTPException, WebSocketException
+from starlette.requests import HTTPConnection, Request
+from starlette.responses import Response
+
+from edgeclaims.asgi import IDENTITY_KEY, OUTCOME_KEY, WS_POLICY_VIOLATION, EdgeClaimsMiddleware
+from edgeclaims.config import Config
+from edgeclaims.contrib import Requirement
+from edgeclaims.engine import Engine
+from edgeclaims.errors import ConfigurationError, MissingIdentity, VerificationError
+from edgeclaims.identity import Identity
+from edgeclaims.logs import log_view_refusal
+from edgeclaims.problem import problem_body, problem_headers
+
+__all__ = [
+    "CurrentIdentity",
+    "IdentityRefused",
+    "OptionalIdentity",
+    "get_identity",
+    "problem_response",
+    "require_identity",
+    "require_permissions",
+    "require_roles",
+    "setup_edgeclaims",
+]
+
+
+class IdentityRefused(HTTPException):
+    """A refusal by a dependency; ``error`` is the ``VerificationError`` (``.code``)."""
+
+    def __init__(self, error: VerificationError) -> None:
+        super().__init__(status_code=error.status, detail=error.title)
+        self.error = error
+
+
+def _refuse(
+    connection: HTTPConnection, error: VerificationError, identity: Identity | None
+) -> NoReturn:
+    log_view_refusal(
+        error, identity, method=connection.scope.get("method", "GET"), path=connection.url.path
+    )
+    if connection.scope["type"] == "websocket":
+        raise WebSocketException(code=WS_POLICY_VIOLATION, reason=error.code)
+    raise IdentityRefused(error)
+
+
+async def get_identity(connection: HTTPConnection) -> Identity | None:
+    """The verified identity, or None when anonymous (a public route).
+
+    Raises ``ConfigurationError`` when the edgeclaims ASGI middleware did not
+    run for this request.
+    """
+    if OUTCOME_KEY not in connection.scope:
+        raise ConfigurationError(
+            "middleware",
+            "no edgeclaims outcome on this request: add edgeclaims.asgi.EdgeClaimsMiddleware "
+            "to the app (setup_edgeclaims(app) does) before using the edgeclaims dependencies",
+        )
+    identity = connection.scope.get(IDENTITY_KEY)
+    return identity if isinstance(identity, Identity) else None
+
+
+def _dependency(requirement: Requirement) -> Callable[[HTTPConnection], Awaitable[Identity]]:
+    async def dependency(connection: HTTPConnection) -> Identity:
+        identity = await get_identity(connection)
+        error = requirement.refusal(identity)
+        if error is not None or identity is None:
+            _refuse(connection, error or MissingIdentity(), identity)
+        return identity
+
+    return dependency
+
+
+#: The verified identity; 401 (``missing``) when anonymous.
+require_identity = _dependency(Requirement())
+
+
+def require_roles(
+    *roles: str, match: str = "all"
+) -> Callable[[HTTPConnection], Awaitable[Identity]]:
+    """A dependency needing these roles; it returns the identity.
+
+    401 when anonymous, 403 (``forbidden``) when lacking; ``match = "all"``
+    (default) needs every role, ``"any"`` one of them.
+    """
+    return _dependency(Requirement.build(roles=roles, match=match, name="require_roles"))
+
+
+def require_permissions(
+    *permissions: str, match: str = "all"
+) -> Callable[[HTTPConnection], Awaitable[Identity]]:
+    """A dependency needing these edgeclaims permissions; it returns the identity."""
+    return _dependency(
+        Requirement.build(permissions=permissions, match=match, name="require_permissions")
+    )
+
+
+#: ``identity: CurrentIdentity`` — the verified identity, 401 when anonymous.
+CurrentIdentity = Annotated[Identity, Depends(require_identity)]
+#: ``identity: OptionalIdentity`` — the verified identity or None.
+OptionalIdentity = Annotated[Identity | None, Depends(get_identity)]
+
+
+async def problem_response(request: Request, exc: Exception) -> Response:
+    """Exception handler rendering :class:`IdentityRefused` as the problem document."""
+    if not isinstance(exc, IdentityRefused):
+        raise exc
+    body = problem_body(exc.error)
+    headers = {
+        n: v for n, v in problem_headers(body) if n not in ("Content-Type", "Content-Length")
+    }
+    return Response(
+        body, status_code=exc.status_code, headers=headers, media_type="application/problem+json"
+    )
+
+
+def setup_edgeclaims(
+    app: FastAPI,
+    config: Config | Mapping[str, object] | str | None = None,
+    *,
+    clock: Callable[[], float] = time.time,
+    engine: Engine | None = None,
+) -> None:
+    """Add the edgeclaims ASGI middleware and the problem+json handler to ``app``.
+
+    The same as ``app.add_middleware(EdgeClaimsMiddleware, config=config)``
+    plus ``app.add_exception_handler(IdentityRefused, problem_response)``.
+    ``config`` defaults to ``EDGECLAIMS_CONFIG``; a ``ConfigurationError`` is
+    raised here, at start-up.
+    """
+    if engine is None:
+        engine = Engine(config, clock=clock)
+    app.add_middleware(EdgeClaimsMiddleware, engine=engine)
+    app.add_exception_handler(IdentityRefused, problem_response)
