@@ -4,6 +4,8 @@
     edgeclaims sign --config edgeclaims.toml --url https://app/whoami --claims '{"sub":"alice"}'
     edgeclaims verify --config edgeclaims.toml --url https://app/whoami -H 'X-Edge-Claims: …' …
     edgeclaims check --config edgeclaims.toml
+    edgeclaims roles --config edgeclaims.toml --claims '{"groups":["okta-admins"]}'
+    edgeclaims export-policy --config edgeclaims.toml --out policy.json
     edgeclaims demo [--once]
 
 Exit status: 0 success / accepted, 1 refused or invalid, 2 usage error.
@@ -86,6 +88,19 @@ def _parser() -> argparse.ArgumentParser:
     check = commands.add_parser("check", help="validate a configuration and warn about risks")
     check.add_argument("--config", help="configuration file (default: EDGECLAIMS_CONFIG)")
     check.set_defaults(run=_check)
+
+    roles = commands.add_parser("roles", help="which roles a set of claims gets, and why")
+    roles.add_argument("--config", help="configuration file (default: EDGECLAIMS_CONFIG)")
+    roles.add_argument("--claims", required=True, help="claims as a JSON object, or @file.json")
+    roles.add_argument("--json", action="store_true", help="print the explanation as JSON")
+    roles.set_defaults(run=_roles)
+
+    export = commands.add_parser(
+        "export-policy", help="write roles and routes as the JSON document the edge loads"
+    )
+    export.add_argument("--config", help="configuration file (default: EDGECLAIMS_CONFIG)")
+    export.add_argument("--out", type=Path, help="file to write (default: standard output)")
+    export.set_defaults(run=_export_policy)
 
     demo = commands.add_parser("demo", help="edge and app on this machine, a scripted story")
     demo.add_argument("--once", action="store_true", help="tell the story and exit")
@@ -278,6 +293,38 @@ def config_warnings(config: Config) -> list[str]:
             "trust_original_url = true: only safe when IIS URL Rewrite always sets X-Original-URL"
         )
     return warnings
+
+
+def _roles(args: argparse.Namespace, out: TextIO) -> int:
+    config = load_config(args.config)
+    text: str = args.claims
+    if text.startswith("@"):
+        text = Path(text[1:]).read_text(encoding="utf-8")
+    try:
+        claims = json.loads(text)
+    except ValueError:
+        print("--claims is not JSON", file=sys.stderr)
+        return 2
+    if not isinstance(claims, dict):
+        print("--claims must be a JSON object", file=sys.stderr)
+        return 2
+    explanation = config.policy.explain(claims)
+    if args.json:
+        out.write(json.dumps(explanation.as_dict(), indent=2) + "\n")
+    else:
+        out.write(explanation.format() + "\n")
+    return 0
+
+
+def _export_policy(args: argparse.Namespace, out: TextIO) -> int:
+    config = load_config(args.config)
+    document = json.dumps(config.policy.export(), indent=2, sort_keys=True) + "\n"
+    if args.out:
+        args.out.write_text(document, encoding="utf-8")
+        out.write(f"wrote {args.out}\n")
+    else:
+        out.write(document)
+    return 0
 
 
 def _demo(args: argparse.Namespace, out: TextIO) -> int:

@@ -198,3 +198,27 @@ def test_python_dash_m_and_demo_once() -> None:
     assert "10/10 steps behaved as expected" in out
     for code in ("forbidden", "replayed", "bad_signature", "expired", "missing"):
         assert f"refused: {code}" in out
+
+
+def test_roles_explains_grants_and_refusals(capsys: pytest.CaptureFixture[str], config_file: Path) -> None:
+    status, out = run(capsys, "roles", "--config", str(config_file), "--claims", '{"sub":"a","groups":["okta-admins"]}')
+    assert status == 0
+    assert "admin" in out
+    assert "okta-admins" in out
+    status, out = run(capsys, "roles", "--config", str(config_file), "--claims", '{"sub":"a","groups":["x"]}', "--json")
+    assert status == 0
+    document = json.loads(out)
+    assert document  # a structured explanation
+    assert "admin" in json.dumps(document)
+
+
+def test_export_policy_is_the_policy_document(capsys: pytest.CaptureFixture[str], config_file: Path, tmp_path: Path) -> None:
+    from edgeclaims import load_config
+
+    target = tmp_path / "policy.json"
+    status, out = run(capsys, "export-policy", "--config", str(config_file), "--out", str(target))
+    assert status == 0
+    document = json.loads(target.read_text())
+    assert document == json.loads(json.dumps(load_config(config_file).policy.export()))
+    status, out = run(capsys, "export-policy", "--config", str(config_file))
+    assert json.loads(out) == document

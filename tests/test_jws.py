@@ -100,6 +100,7 @@ def config(**overrides: Any) -> dict[str, Any]:
 
 def build(replay_enabled: bool = True, base_dir: Path | None = None, **overrides: Any) -> JWSSource:
     table = Table(config(**overrides), "sources[0]")
+    assert table.str("type") == "jws"  # read by parse_source_config in real use
     source = from_table(table, base_dir=base_dir or Path.cwd(), replay_enabled=replay_enabled)
     table.refuse_unknown()
     return source
@@ -555,7 +556,7 @@ URL = ORIGIN + "/api/orders"
 
 
 @pytest.mark.parametrize(
-    ("htm", "htu", "request", "expected"),
+    ("htm", "htu", "seen", "expected"),
     [
         ("GET", URL, {}, "ok"),
         ("GET", "HTTPS://App.Example.com:443/api/%6frders", {}, "ok"),
@@ -588,10 +589,10 @@ URL = ORIGIN + "/api/orders"
     ],
 )
 def test_htm_htu_checked_when_present(
-    htm: Any, htu: Any, request: dict[str, Any], expected: str
+    htm: Any, htu: Any, seen: dict[str, Any], expected: str
 ) -> None:
     token = es256(claims(htm=htm, htu=htu))
-    assert code_of(build(), token, view(token, **request)) == expected
+    assert code_of(build(), token, view(token, **seen)) == expected
 
 
 def test_bind_request_requires_htm_and_htu() -> None:
@@ -670,7 +671,7 @@ def test_cache_skips_the_signature_for_a_token_seen_again() -> None:
 
 
 def test_cache_entries_never_outlive_exp_or_max_age() -> None:
-    source, keys = _counting(max_age=60)
+    source, _ = _counting(max_age=60)
     token = es256(claims(exp=NOW + 30))
     source.verify(view(token), NOW)
     with pytest.raises(Expired):
@@ -686,7 +687,8 @@ def test_cache_is_bounded_and_refreshed_when_keys_change() -> None:
     tokens = [es256(claims(sub=f"user-{i}")) for i in range(3)]
     for token in tokens:
         source.verify(view(token), NOW)
-    assert source._cache is not None and len(source._cache) == 2
+    assert source._cache is not None
+    assert len(source._cache) == 2
     source.verify(view(tokens[0]), NOW)  # evicted: checked again
     assert keys.lookups == 4
     keys.current = False  # the key left the JWKS: cached verdicts are not used

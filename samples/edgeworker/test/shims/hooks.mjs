@@ -1,7 +1,7 @@
 // Module resolution hooks: inside the EdgeWorker's own files, the bare
 // specifiers of the EdgeWorkers built-ins ('crypto', 'encoding', 'log')
 // resolve to the shims beside this file, not to Node's modules of the
-// same name. Registered by ./register.mjs.
+// same name. Registered by ./load.mjs.
 
 const SHIMS = new Set(['crypto', 'encoding', 'log']);
 const shimDirectory = new URL('./', import.meta.url);

@@ -1,8 +1,11 @@
 // Loads the EdgeWorker's modules under Node with the built-in shims in
-// place. Static imports would be resolved before the hooks exist, so every
-// EdgeWorker module is imported dynamically, after ./register.mjs.
+// place: installs ./hooks.mjs (module.register(), Node ≥ 20.6 or 18.19),
+// then imports EdgeWorker files dynamically — static imports would be
+// resolved before the hooks exist.
 
-import './register.mjs';
+import { register } from 'node:module';
+
+register('./hooks.mjs', import.meta.url);
 
 const bundle = new URL('../../', import.meta.url);
 
