@@ -37,10 +37,13 @@ def _unique_nonces() -> Iterator[str]:
     return (f"bench-{index}" for index in itertools.count())
 
 
-def _interleaved_medians(
+Blocks = dict[str, list[float]]
+
+
+def _interleaved_blocks(
     calls: dict[str, Callable[[], object]], *, number: int, repeat: int
-) -> dict[str, float]:
-    """Median seconds per call of each, their timed blocks taken in turn.
+) -> Blocks:
+    """Seconds per call of each, in ``repeat`` timed blocks taken in turn.
 
     A store and its peer measured in alternating blocks (in either order)
     see the same machine noise: a loopback round trip on a busy VM wanders by
@@ -49,43 +52,55 @@ def _interleaved_medians(
     """
     for call in calls.values():
         call()  # connect and warm up outside the measurement
-    runs: dict[str, list[float]] = {name: [] for name in calls}
+    blocks: Blocks = {name: [] for name in calls}
     order = list(calls.items())
     for _ in range(repeat):
         for name, call in order:
             started = time.perf_counter()
             for _ in range(number):
                 call()
-            runs[name].append((time.perf_counter() - started) / number)
+            blocks[name].append((time.perf_counter() - started) / number)
         order.reverse()  # neither side always runs first
-    return {name: statistics.median(values) for name, values in runs.items()}
+    return blocks
 
 
-async def _async_interleaved_medians(
+async def _async_interleaved_blocks(
     calls: dict[str, Callable[[], Awaitable[object]]], *, number: int, repeat: int
-) -> dict[str, float]:
-    """:func:`_interleaved_medians` for coroutines, awaited back to back on one loop."""
+) -> Blocks:
+    """:func:`_interleaved_blocks` for coroutines, awaited back to back on one loop."""
     for call in calls.values():
         await call()
-    runs: dict[str, list[float]] = {name: [] for name in calls}
+    blocks: Blocks = {name: [] for name in calls}
     order = list(calls.items())
     for _ in range(repeat):
         for name, call in order:
             started = time.perf_counter()
             for _ in range(number):
                 await call()
-            runs[name].append((time.perf_counter() - started) / number)
+            blocks[name].append((time.perf_counter() - started) / number)
         order.reverse()
-    return {name: statistics.median(values) for name, values in runs.items()}
+    return blocks
+
+
+def _paired_ratio(blocks: Blocks, numerator: str, denominator: str) -> float:
+    """Median of block-by-block ratios: each pair ran within milliseconds of each other."""
+    pairs = zip(blocks[numerator], blocks[denominator], strict=True)
+    return statistics.median(mine / peer for mine, peer in pairs)
 
 
 def measure_stores(
-    redis_url: str | None = None, *, number: int = 2000, repeat: int = 15
+    redis_url: str | None = None,
+    *,
+    number: int = 2000,
+    repeat: int = 15,
+    paired_ratios: dict[str, float] | None = None,
 ) -> dict[str, float]:
     """Median seconds per call of each store, and of a bare ``SET NX PX`` on the same Redis.
 
     Keys: ``memory``, ``sqlite``, and with a Redis URL ``redis``, ``redis-bare``,
-    ``redis-async``, ``redis-async-bare``.
+    ``redis-async``, ``redis-async-bare``. Given ``paired_ratios``, it also
+    receives ``redis`` and ``redis-async``: the median of block-by-block
+    ratios to the bare peer, steadier than a ratio of medians on a noisy box.
     """
     results: dict[str, float] = {}
     nonces = _unique_nonces()
@@ -107,11 +122,16 @@ def measure_stores(
         sqlite.close()
 
     if redis_url is not None:
-        results.update(_measure_redis(redis_url, number=number, repeat=repeat))
+        # Many short blocks: a slow spell spoils few of them.
+        blocks = _measure_redis(redis_url, number=max(1, number // 4), repeat=repeat * 4)
+        results.update({name: statistics.median(values) for name, values in blocks.items()})
+        if paired_ratios is not None:
+            paired_ratios["redis"] = _paired_ratio(blocks, "redis", "redis-bare")
+            paired_ratios["redis-async"] = _paired_ratio(blocks, "redis-async", "redis-async-bare")
     return results
 
 
-def _measure_redis(url: str, *, number: int, repeat: int) -> dict[str, float]:
+def _measure_redis(url: str, *, number: int, repeat: int) -> Blocks:
     import redis
     import redis.asyncio
 
@@ -123,7 +143,7 @@ def _measure_redis(url: str, *, number: int, repeat: int) -> dict[str, float]:
     bare = redis.Redis.from_url(url, socket_timeout=1.0, socket_connect_timeout=1.0)
     abare = redis.asyncio.Redis.from_url(url, socket_timeout=1.0, socket_connect_timeout=1.0)
     # The peer does the least a correct call must: a unique key, SET NX PX, one round trip.
-    results = _interleaved_medians(
+    blocks = _interleaved_blocks(
         {
             "redis-bare": lambda: bare.set(f"bench:{next(nonces)}", b"1", nx=True, px=ttl_ms),
             "redis": lambda: store.check_and_record(SCOPE, KEY_ID, next(nonces), TTL),
@@ -132,8 +152,8 @@ def _measure_redis(url: str, *, number: int, repeat: int) -> dict[str, float]:
         repeat=repeat,
     )
 
-    async def measure_async() -> dict[str, float]:
-        medians = await _async_interleaved_medians(
+    async def measure_async() -> Blocks:
+        async_blocks = await _async_interleaved_blocks(
             {
                 "redis-async-bare": lambda: abare.set(
                     f"bench:{next(nonces)}", b"1", nx=True, px=ttl_ms
@@ -145,11 +165,11 @@ def _measure_redis(url: str, *, number: int, repeat: int) -> dict[str, float]:
         )
         await abare.aclose()
         await store.aclose()
-        return medians
+        return async_blocks
 
-    results.update(asyncio.run(measure_async()))
+    blocks.update(asyncio.run(measure_async()))
     bare.close()
-    return results
+    return blocks
 
 
 def _rfc9421_hmac_seconds() -> float | None:
@@ -191,8 +211,9 @@ def main() -> None:
     parser.add_argument("--redis-url", help="an existing Redis to measure against")
     args = parser.parse_args()
 
+    paired: dict[str, float] = {}
     with _redis_server(args.redis_url) as url:
-        stores = measure_stores(url)
+        stores = measure_stores(url, paired_ratios=paired)
     verification = _rfc9421_hmac_seconds()
 
     names = {
@@ -221,6 +242,12 @@ def main() -> None:
         ratios.append(("sqlite store / rfc9421 hmac verification", names["sqlite"], peer, 1.5))
         ratios.append(("memory store / rfc9421 hmac verification", names["memory"], peer, 0.1))
     report(rows, ratios)
+    for key, label in (("redis", "redis store"), ("redis-async", "redis store asyncio")):
+        if key in paired:
+            ratio = paired[key]
+            verdict = "within" if ratio <= 1.1 else "OVER"
+            name = f"{label} / bare, median of paired blocks"
+            print(f"  {name:<58} {ratio:6.3f}×  (budget ≤ 1.1×, {verdict})")
 
 
 if __name__ == "__main__":

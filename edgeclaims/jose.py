@@ -24,7 +24,7 @@ import json
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes
@@ -40,6 +40,7 @@ __all__ = [
     "b64url_decode",
     "b64url_encode",
     "decode_json_object",
+    "looks_compact",
     "parse_compact",
     "sign_jws",
 ]
@@ -54,6 +55,8 @@ _ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
 # character that carry no data (4 or 2 of them) must be zero: otherwise two
 # different texts decode to the same bytes (Wycheproof "ModifiedUnusedBits").
 _UNUSED_BITS = {2: 0b1111, 3: 0b11}
+_VALUES = {char: value for value, char in enumerate(_ALPHABET)}
+_PADDING = {0: "", 2: "==", 3: "="}
 
 
 # -- algorithms ----------------------------------------------------------------
@@ -221,16 +224,19 @@ def _check_canonical(segment: str) -> int:
     remainder = len(segment) % 4
     if remainder == 1:
         raise ValueError("impossible base64url length")
-    if remainder and _ALPHABET.index(segment[-1]) & _UNUSED_BITS[remainder]:
+    if remainder and _VALUES[segment[-1]] & _UNUSED_BITS[remainder]:
         raise ValueError("non-canonical base64url")
     return remainder
 
 
 def _decode_checked(segment: str) -> bytes:
     remainder = _check_canonical(segment)
+    # The alphabet is checked, so the standard decoder sees only its own
+    # alphabet and the padding we add: nothing for its leniency to skip.
+    standard = segment.replace("-", "+").replace("_", "/")
     try:
-        return base64.urlsafe_b64decode(segment + "==="[: (4 - remainder) % 4])
-    except (binascii.Error, ValueError):
+        return binascii.a2b_base64(standard + _PADDING[remainder])
+    except binascii.Error:
         raise ValueError("not base64url") from None
 
 
@@ -263,11 +269,11 @@ def decode_json_object(raw: bytes, what: str) -> dict[str, Any]:
 # -- parsing -----------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
-class CompactJWS:
+class CompactJWS(NamedTuple):
     """A compact JWS split and decoded, its signature not yet checked."""
 
-    header: dict[str, Any]
+    #: The protected header's members (read-only: it may be shared between calls).
+    header: Mapping[str, Any]
     #: The ASCII bytes the signature covers: ``BASE64URL(header) '.' BASE64URL(payload)``.
     signing_input: bytes
     #: The payload segment, still encoded (decoded only once the signature verified).
@@ -279,28 +285,50 @@ class CompactJWS:
         return _decode_checked(self.payload_segment)
 
 
-def parse_compact(token: str, *, max_bytes: int = DEFAULT_MAX_TOKEN_BYTES) -> CompactJWS:
+def looks_compact(text: str) -> bool:
+    """Whether ``text`` has the shape of a compact JWS (nothing decoded or checked)."""
+    return _COMPACT.fullmatch(text) is not None
+
+
+#: Distinct header texts remembered per cache (they repeat: same alg, kid, typ).
+HEADER_CACHE_SIZE = 64
+
+
+def parse_compact(
+    token: str,
+    *,
+    max_bytes: int = DEFAULT_MAX_TOKEN_BYTES,
+    header_cache: dict[str, Mapping[str, Any]] | None = None,
+) -> CompactJWS:
     """Split a compact JWS strictly; raise ``MalformedHeader`` or ``TooLarge``.
 
     Refused: anything but three dot-separated segments of the base64url
     alphabet (so padding, whitespace and the JSON serialization), a
     non-canonical segment, an empty header, or a header that is not a JSON
-    object with unique members.
+    object with unique members. ``header_cache``, when given, maps header
+    texts already parsed (only valid ones, at most ``HEADER_CACHE_SIZE``) to
+    their members; the returned header is shared and must not be modified.
     """
     if len(token) > max_bytes:
         raise TooLarge(f"the token exceeds {max_bytes} bytes")
     if not _COMPACT.fullmatch(token):
         raise MalformedHeader("not a compact JWS (three unpadded base64url segments)")
     header_segment, payload_segment, signature_segment = token.split(".")
+    header = header_cache.get(header_segment) if header_cache is not None else None
     try:
-        header_raw = _decode_checked(header_segment)
+        if header is None:
+            header_raw = _decode_checked(header_segment)
         signature = _decode_checked(signature_segment)
         # Checked now, decoded only once the signature verified: a bad
         # payload segment is malformed whatever the signature says.
         _check_canonical(payload_segment)
     except ValueError:
         raise MalformedHeader("a token segment is not canonical base64url") from None
-    header = decode_json_object(header_raw, "token header")
+    if header is None:
+        header = decode_json_object(header_raw, "token header")
+        # Bounded, and filled only with headers that parsed: junk cannot grow it.
+        if header_cache is not None and len(header_cache) < HEADER_CACHE_SIZE:
+            header_cache[header_segment] = header
     signing_input = token[: len(header_segment) + 1 + len(payload_segment)].encode("ascii")
     return CompactJWS(header, signing_input, payload_segment, signature)
 

@@ -40,6 +40,7 @@ import threading
 import time
 import urllib.error
 import urllib.request
+from collections import OrderedDict
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from ipaddress import ip_address
@@ -47,7 +48,6 @@ from pathlib import Path
 from typing import Any, Protocol
 from urllib.parse import urlsplit
 
-from cachetools import TTLCache
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 from jwt.algorithms import ECAlgorithm, HMACAlgorithm, OKPAlgorithm, RSAAlgorithm
 
@@ -419,9 +419,11 @@ class JWKSClient:
         self._fetch_lock = threading.Lock()
         self._attempts = 0
         self._last_attempt: float | None = None
-        self._unknown: TTLCache[str, bool] = TTLCache(
-            maxsize=negative_cache_size, ttl=min_refetch_interval, timer=clock
-        )
+        # kid → until when it is known to be unknown: the moment the next
+        # fetch may happen, so a rotated-in kid is never hidden longer than
+        # the rate limit itself hides it. Bounded, least recently added first out.
+        self._unknown: OrderedDict[str, float] = OrderedDict()
+        self._unknown_size = negative_cache_size
         self._unknown_lock = threading.Lock()
 
     def __repr__(self) -> str:
@@ -471,10 +473,11 @@ class JWKSClient:
         state = self._state
         key = _select(state.keys, kid) if state is not None else None
         usable = state is not None and now < state.usable_until
-        if key is None and usable and kid is not None and self._known_unknown(kid):
+        if key is None and usable and kid is not None and self._known_unknown(kid, now):
             raise UnknownKey("the JWKS has no key with the token's kid")
         fresh = state is not None and now < state.fresh_until
-        if (key is None or not fresh) and self._may_attempt(now):
+        # A fetch in flight counts too: its result may be what this lookup needs.
+        if (key is None or not fresh) and (self._may_attempt(now) or self._fetch_lock.locked()):
             if _on_event_loop():
                 self._refresh_in_background()
             else:
@@ -489,8 +492,7 @@ class JWKSClient:
         if key is None:
             if kid is None:
                 raise UnknownKey("the token has no kid and the JWKS holds several keys")
-            with self._unknown_lock:
-                self._unknown[kid] = True
+            self._remember_unknown(kid, now)
             raise UnknownKey("the JWKS has no key with the token's kid")
         return key
 
@@ -500,14 +502,25 @@ class JWKSClient:
         key = _select(state.keys, kid) if state is not None else None
         if key is not None and now < state.fresh_until:  # type: ignore[union-attr]
             return False
-        if key is None and kid is not None and state is not None and self._known_unknown(kid):
+        if key is None and kid is not None and state is not None and self._known_unknown(kid, now):
             return False
         # A fetch in flight counts: waiting for it (in a thread) beats a 503.
         return self._fetch_lock.locked() or self._may_attempt(now)
 
-    def _known_unknown(self, kid: str) -> bool:
+    def _known_unknown(self, kid: str, now: float) -> bool:
         with self._unknown_lock:
-            return kid in self._unknown
+            until = self._unknown.get(kid)
+            return until is not None and now < until
+
+    def _remember_unknown(self, kid: str, now: float) -> None:
+        until = (self._last_attempt if self._last_attempt is not None else now) + (
+            self.min_refetch_interval
+        )
+        with self._unknown_lock:
+            self._unknown[kid] = until
+            self._unknown.move_to_end(kid)
+            if len(self._unknown) > self._unknown_size:
+                self._unknown.popitem(last=False)
 
     def _may_attempt(self, now: float) -> bool:
         if self._last_attempt is None:

@@ -1,12 +1,11 @@
 """A strict RFC 8941 (Structured Field Values for HTTP) parser and serializer.
 
-Our own, because it is both the hot path and the attack surface of RFC 9421
-verification: ``Signature-Input`` and ``Signature`` are dictionaries. Parsing
-follows the algorithms of RFC 8941 §4.2 step by step and refuses everything
-they refuse, including the RFC 9651 additions (``@`` dates, ``%`` display
-strings) that an RFC 8941 peer would reject. Byte sequences are stricter than
-the RFC requires: only canonical base64 is accepted (§4.2.7 allows it), so two
-different texts never carry the same bytes.
+Our own, because it is the hot path and the attack surface of RFC 9421
+verification (``Signature-Input`` and ``Signature`` are dictionaries). Parsing
+follows RFC 8941 §4.2 step by step and refuses all it refuses, including the
+RFC 9651 additions (``@`` dates, ``%`` display strings). One deliberate extra:
+byte sequences must be canonical base64, where §4.2.7 says parsers SHOULD NOT
+fail on missing padding or non-zero pad bits: a signature has one encoding.
 """
 
 from __future__ import annotations
@@ -60,16 +59,14 @@ _EMPTY: Parameters = MappingProxyType({})
 
 
 def _typed(params: Parameters) -> tuple[tuple[str, type[object], BareItem], ...]:
-    if not params:
-        return ()
-    return tuple([(key, type(value), value) for key, value in params.items()])
+    return tuple([(key, type(value), value) for key, value in params.items()]) if params else ()
 
 
 # Equality and hashing are type-strict: Token("a") == "a" and True == 1 in
-# Python, but they are different structured values (and serialize apart).
+# Python, but they are different structured values and serialize apart.
 @dataclass(frozen=True, slots=True, eq=False)
 class Item:
-    """An sf-item (RFC 8941 §3.3): a bare item and its parameters."""
+    """An Item (RFC 8941 §3.3): a bare item and its parameters."""
 
     value: BareItem
     params: Parameters
@@ -87,13 +84,13 @@ class Item:
 
 @dataclass(frozen=True, slots=True, eq=False)
 class InnerList:
-    """An inner list (RFC 8941 §3.1.1): items in parentheses, and its parameters."""
+    """An Inner List (RFC 8941 §3.1.1): items in parentheses, and its parameters."""
 
     items: tuple[Item, ...]
     params: Parameters
-    #: The field text of this inner list when the parser found it already in
-    #: canonical form (RFC 9421's ``@signature-params`` needs no re-serializing);
-    #: None otherwise. Only the parser sets it; it takes no part in equality.
+    #: The field text, when the parser found this inner list already in
+    #: canonical form (so RFC 9421's ``@signature-params`` is not rebuilt);
+    #: otherwise None. Set only by the parser; not part of equality.
     canonical: str | None = field(default=None, init=False, repr=False)
 
     def __eq__(self, other: object) -> bool:
@@ -105,8 +102,8 @@ class InnerList:
         return hash((self.items, _typed(self.params)))
 
 
-# The parser builds many Items: filling the slots directly skips the frozen
-# dataclass __init__ (an object.__setattr__ per field), a third of the cost.
+# The parser fills the slots directly: the frozen __init__ calls
+# object.__setattr__ per field, and Items are most of a field's objects.
 _set_item_value = Item.__dict__["value"].__set__
 _set_item_params = Item.__dict__["params"].__set__
 
@@ -118,26 +115,25 @@ def _item(value: BareItem, params: Parameters) -> Item:
     return item
 
 
-# Each pattern is a single character class, repeated: linear, no backtracking.
+# Each pattern repeats one character class: linear, nothing to backtrack into.
 _KEY = re.compile(r"[a-z*][a-z0-9_\-.*]*")
 _TOKEN = re.compile(r"[A-Za-z*][!#$%&'*+\-.^_`|~0-9A-Za-z:/]*")
 _NUMBER = re.compile(r"-?([0-9]+)(?:\.([0-9]*))?")
 _PLAIN_STRING = re.compile(r'"([ !#-\[\]-~]*)"')
-# Its two alternatives never start with the same character: still linear.
-_STRING_PREFIX = re.compile(r'"(?:[ !#-\[\]-~]|\\["\\])*')
+_STRING_PREFIX = re.compile(r'"(?:[ !#-\[\]-~]|\\["\\])*')  # alternatives start apart
 _ESCAPE = re.compile(r'\\(["\\])')
 _PRINTABLE = re.compile(r"[ -~]*")
 _BASE64_ALPHABET = re.compile(r"[A-Za-z0-9+/=]*")
-_NUMBER_START = frozenset("-0123456789")
-# The usual parameter, `;key="plain string"` or `;key=integer` already in
-# canonical form, in one match; anything else takes the step-by-step path.
+# The usual parameter, `;key="string"` or `;key=integer` in canonical form, in
+# one match; anything else takes the step-by-step path.
 _SIMPLE_PARAMETER = re.compile(
     r';([a-z*][a-z0-9_\-.*]*)=(?:"([ !#-\[\]-~]*)"|(0|-?[1-9][0-9]{0,14})(?![0-9.]))'
 )
+_NUMBER_START = frozenset("-0123456789")
 
 
 class _Parser:
-    """One pass over one field value; ``pos`` always indexes ``text``."""
+    """One pass over one field value; ``pos`` indexes ``text``."""
 
     __slots__ = ("end", "pos", "reject_duplicates", "text", "untidy")
 
@@ -154,14 +150,12 @@ class _Parser:
             raise StructuredFieldError("non-ASCII character", first)
         # §4.2 steps 2 and 5: leading and trailing SP (not HTAB) are discarded.
         self.end = len(value.rstrip(" ")) if value.endswith(" ") else len(value)
-        self.pos = 0 if not value.startswith(" ") else len(value) - len(value.lstrip(" "))
-        # A NUL sentinel: no valid field holds one, so text[pos] never runs off
-        # the end and every comparison with it fails.
+        self.pos = min(len(value) - len(value.lstrip(" ")), self.end)
+        # A NUL sentinel: no valid field holds one, so text[pos] stays in range
+        # and every comparison with it fails.
         self.text = value[: self.end] + "\x00"
-        self.pos = min(self.pos, self.end)
         self.reject_duplicates = reject_duplicates
-        # Counts constructs that canonical serialization would write differently.
-        self.untidy = 0
+        self.untidy = 0  # constructs canonical serialization would write otherwise
 
     def fail(self, problem: str, pos: int) -> StructuredFieldError:
         found = "end of input" if pos >= self.end else repr(self.text[pos])
@@ -186,11 +180,10 @@ class _Parser:
         return True
 
     # §4.2.1
-    def list(self) -> list[Item | InnerList]:
+    def list_members(self) -> list[Item | InnerList]:
         members: list[Item | InnerList] = []
-        text = self.text
         while self.pos < self.end:
-            members.append(self.inner_list() if text[self.pos] == "(" else self.item())
+            members.append(self.inner_list() if self.text[self.pos] == "(" else self.item())
             if not self.next_member():
                 break
         return members
@@ -201,17 +194,21 @@ class _Parser:
         text = self.text
         while self.pos < self.end:
             start = self.pos
-            key = self.key("a dictionary key")
+            match = _KEY.match(text, start)
+            if match is None:
+                raise self.fail("expected a dictionary key", start)
+            self.pos = match.end()
             member: Item | InnerList
             if text[self.pos] == "=":
                 self.pos += 1
                 member = self.inner_list() if text[self.pos] == "(" else self.item()
             else:
                 member = _item(True, self.parameters())
+            key = match.group()
             if key in members and self.reject_duplicates:
                 raise StructuredFieldError("duplicate dictionary key", start)
-            # A repeated key overwrites the value in the first key's place:
-            # §3.2 and §4.2.2 treat the dictionary as an ordered map.
+            # A repeated key overwrites, in the first one's place: §3.2 and
+            # §4.2.2 make the dictionary an ordered map.
             members[key] = member
             if not self.next_member():
                 break
@@ -237,21 +234,17 @@ class _Parser:
                 return inner
             if pos >= end:
                 raise self.fail("expected ')' to close the inner list", pos)
-            # Canonical form: no SP after "(", exactly one between items.
+            # Canonical spacing: none after "(", exactly one between items.
             self.untidy += spaces != (1 if items else 0)
             self.pos = pos
-            value = self.bare_item()
-            items.append(_item(value, self.parameters() if text[self.pos] == ";" else _EMPTY))
-            char = text[self.pos]
-            if char != " " and char != ")":
+            items.append(self.item())
+            if text[self.pos] != " " and text[self.pos] != ")":
                 raise self.fail("expected ' ' or ')' after an inner-list item", self.pos)
 
     # §4.2.3
     def item(self) -> Item:
         value = self.bare_item()
-        if self.text[self.pos] != ";":
-            return _item(value, _EMPTY)
-        return _item(value, self.parameters())
+        return _item(value, self.parameters() if self.text[self.pos] == ";" else _EMPTY)
 
     # §4.2.3.1
     def bare_item(self) -> BareItem:
@@ -267,13 +260,12 @@ class _Parser:
             return self.number()
         if char == ":":
             return self.byte_sequence()
-        if char == "?":
-            flag = text[pos + 1]
-            if flag != "0" and flag != "1":
+        if char == "?":  # §4.2.8
+            if text[pos + 1] != "0" and text[pos + 1] != "1":
                 raise self.fail("expected '0' or '1' after '?'", pos + 1)
             self.pos = pos + 2
-            return flag == "1"
-        match = _TOKEN.match(text, pos)
+            return text[pos + 1] == "1"
+        match = _TOKEN.match(text, pos)  # §4.2.6
         if match is not None:
             self.pos = match.end()
             return Token(match.group())
@@ -283,13 +275,12 @@ class _Parser:
 
     # §4.2.3.2
     def parameters(self) -> Parameters:
-        text = self.text
-        if text[self.pos] != ";":
+        text, pos = self.text, self.pos
+        if text[pos] != ";":
             return _EMPTY
         params: dict[str, BareItem] = {}
-        pos = self.pos
         while text[pos] == ";":
-            value: BareItem
+            value: BareItem = True
             match = _SIMPLE_PARAMETER.match(text, pos)
             if match is not None:
                 key, string, integer = match.groups()
@@ -305,13 +296,11 @@ class _Parser:
                 if match is None:
                     raise self.fail("expected a parameter key", pos)
                 key = match.group()
-                value = True
-                if text[match.end()] == "=":
-                    self.pos = match.end() + 1
+                self.pos = match.end()
+                if text[self.pos] == "=":
+                    self.pos += 1
                     value = self.bare_item()
                     self.untidy += value is True  # canonical form is the bare key
-                else:
-                    self.pos = match.end()
             if key in params:
                 if self.reject_duplicates:
                     raise StructuredFieldError("duplicate parameter key", pos)
@@ -319,14 +308,6 @@ class _Parser:
             params[key] = value
             pos = self.pos
         return MappingProxyType(params)
-
-    # §4.2.3.3
-    def key(self, what: str) -> str:
-        match = _KEY.match(self.text, self.pos)
-        if match is None:
-            raise self.fail(f"expected {what}", self.pos)
-        self.pos = match.end()
-        return match.group()
 
     # §4.2.4
     def number(self) -> int | Decimal:
@@ -374,12 +355,10 @@ class _Parser:
             raise self.fail("expected ':' to close the byte sequence", self.end)
         body = self.text[start:close]
         try:
-            value = binascii.a2b_base64(body)
+            value = binascii.a2b_base64(body)  # lenient: the check below is not
         except binascii.Error:
-            value = None
-        # Canonical only (padding present, zero pad bits): §4.2.7 lets parsers
-        # refuse the rest, and a signature must have exactly one encoding.
-        if value is None or binascii.b2a_base64(value, newline=False) != body.encode("ascii"):
+            value = b"\x00"  # never re-encodes to a body that fails to decode
+        if binascii.b2a_base64(value, newline=False) != body.encode("ascii"):
             if not _BASE64_ALPHABET.fullmatch(body):
                 raise self.fail("invalid character in byte sequence", start)
             raise self.fail("byte sequence is not canonical padded base64", start)
@@ -390,17 +369,17 @@ class _Parser:
 def parse_dictionary(
     text: str | bytes, *, reject_duplicates: bool = False
 ) -> dict[str, Item | InnerList]:
-    """Parse a Dictionary field value (RFC 8941 §4.2.2); an empty field is an empty dict.
+    """Parse a Dictionary field value (RFC 8941 §4.2.2); an empty field gives ``{}``.
 
-    **Security:** by default a repeated key or parameter silently replaces the
-    earlier one, as the RFC says; ``reject_duplicates=True`` refuses it instead.
+    **Security:** per the RFC a repeated key or parameter silently replaces
+    the earlier one; ``reject_duplicates=True`` refuses the field instead.
     """
     return _Parser(text, reject_duplicates).dictionary()
 
 
 def parse_list(text: str | bytes, *, reject_duplicates: bool = False) -> list[Item | InnerList]:
-    """Parse a List field value (RFC 8941 §4.2.1); an empty field is an empty list."""
-    return _Parser(text, reject_duplicates).list()
+    """Parse a List field value (RFC 8941 §4.2.1); an empty field gives ``[]``."""
+    return _Parser(text, reject_duplicates).list_members()
 
 
 def parse_item(text: str | bytes, *, reject_duplicates: bool = False) -> Item:
@@ -419,7 +398,7 @@ def serialize_bare_item(value: BareItem) -> str:
             if _TOKEN.fullmatch(value) is None:
                 raise StructuredFieldError("not a valid token")
             return str.__str__(value)
-        # §4.1.6: printable ASCII only; escape only '"' and '\'.
+        # §4.1.6: printable ASCII only; only '"' and '\' are escaped.
         if _PRINTABLE.fullmatch(value) is None:
             raise StructuredFieldError("string holds a character outside printable ASCII")
         return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
@@ -436,20 +415,18 @@ def serialize_bare_item(value: BareItem) -> str:
     raise StructuredFieldError(f"cannot serialize {type(value).__name__} as a bare item")
 
 
-_LIMIT = Decimal(10**12)
-_THOUSANDTH = Decimal("0.001")
+_DECIMAL_LIMIT = Decimal(10**12)
 
 
 def _serialize_decimal(value: Decimal) -> str:
-    # §4.1.5: round half to even at three places, then at most 12 integer digits.
-    if not value.is_finite() or abs(value) >= _LIMIT:
-        raise StructuredFieldError("decimal outside ±999,999,999,999.999")
-    rounded = value.quantize(_THOUSANDTH, rounding=ROUND_HALF_EVEN)
-    if abs(rounded) >= _LIMIT:
-        raise StructuredFieldError("decimal outside ±999,999,999,999.999")
-    whole, _, fraction = format(abs(rounded), "f").partition(".")
-    sign = "-" if rounded < 0 else ""  # -0.000 is not below zero: serialized as 0.0
-    return f"{sign}{whole}.{fraction.rstrip('0') or '0'}"
+    # §4.1.5: round half to even at three places; then at most 12 integer digits.
+    if value.is_finite() and abs(value) < _DECIMAL_LIMIT:
+        rounded = value.quantize(Decimal("0.001"), rounding=ROUND_HALF_EVEN)
+        if abs(rounded) < _DECIMAL_LIMIT:
+            whole, _, fraction = format(abs(rounded), "f").partition(".")
+            sign = "-" if rounded < 0 else ""  # -0.000 is not below zero
+            return f"{sign}{whole}.{fraction.rstrip('0') or '0'}"
+    raise StructuredFieldError("decimal outside ±999,999,999,999.999")
 
 
 def _serialize_key(key: str) -> str:
@@ -459,7 +436,7 @@ def _serialize_key(key: str) -> str:
 
 
 def _serialize_parameters(params: Parameters) -> str:
-    # §4.1.1.2: a true parameter is the bare key.
+    # §4.1.1.2: a true parameter is its bare key.
     return "".join(
         ";" + _serialize_key(key)
         if value is True
@@ -474,9 +451,9 @@ def serialize_item(item: Item) -> str:
 
 
 def serialize_inner_list(inner: InnerList) -> str:
-    """Serialize an inner list with its parameters (RFC 8941 §4.1.1.1).
+    """Serialize an Inner List with its parameters (RFC 8941 §4.1.1.1).
 
-    This is RFC 9421's ``@signature-params`` value.
+    This is the value of RFC 9421's ``@signature-params``.
     """
     if inner.canonical is not None:
         return inner.canonical
@@ -485,7 +462,7 @@ def serialize_inner_list(inner: InnerList) -> str:
 
 
 def serialize_dictionary(d: Mapping[str, Item | InnerList]) -> str:
-    """Serialize a Dictionary (RFC 8941 §4.1.2); an empty one is the empty string."""
+    """Serialize a Dictionary (RFC 8941 §4.1.2); an empty one gives ``""``."""
     members = []
     for key, member in d.items():
         name = _serialize_key(key)
@@ -493,7 +470,7 @@ def serialize_dictionary(d: Mapping[str, Item | InnerList]) -> str:
             members.append(f"{name}={serialize_inner_list(member)}")
         elif not isinstance(member, Item):
             raise StructuredFieldError("a dictionary member is an Item or an InnerList")
-        elif member.value is True:
+        elif member.value is True:  # §4.1.2: a true member is its bare key
             members.append(name + _serialize_parameters(member.params))
         else:
             members.append(f"{name}={serialize_item(member)}")

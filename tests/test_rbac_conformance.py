@@ -73,7 +73,8 @@ def test_the_table_covers_every_form() -> None:
     assert {"list", "dict"} <= forms
     routes = list(policy["routes"])
     assert any(" " in key for key in routes)  # method-specific
-    assert any("?" in key for key in routes) and any(key.endswith("/*") for key in routes)
+    assert any("?" in key for key in routes)
+    assert any(key.endswith("/*") for key in routes)
     assert any(case["route"] is None for case in CASES)  # the default
     assert any(case.get("overage") for case in CASES)
     assert any(case["claims"] is None for case in CASES)
@@ -109,16 +110,33 @@ def test_export_is_json_and_stable() -> None:
 
 
 def dump_table(table: dict[str, Any]) -> str:
-    """The file's layout: policy and export indented, one case per line."""
-    parts = []
-    for key, value in table.items():
-        if key == "cases":
-            rows = ",\n".join("    " + json.dumps(case, ensure_ascii=False) for case in value)
-            text = "[\n" + rows + "\n  ]"
+    """The file's layout: one case per line, anything else inline when it fits in 100 columns."""
+    return _dump(table, 0, one_per_line={"cases"}) + "\n"
+
+
+def _dump(
+    value: Any,
+    indent: int,
+    column: int = 0,
+    *,
+    one_per_line: frozenset[str] | set[str] = frozenset(),
+) -> str:
+    flat = json.dumps(value, ensure_ascii=False)
+    if column + len(flat) <= 100 or not isinstance(value, dict | list) or not value:
+        return flat
+    pad = " " * (indent + 2)
+    if isinstance(value, list):
+        items = [pad + _dump(item, indent + 2, indent + 2) for item in value]
+        return "[\n" + ",\n".join(items) + "\n" + " " * indent + "]"
+    items = []
+    for key, item in value.items():
+        label = json.dumps(key, ensure_ascii=False) + ": "
+        if key in one_per_line:
+            rows = [pad + "  " + json.dumps(row, ensure_ascii=False) for row in item]
+            items.append(pad + label + "[\n" + ",\n".join(rows) + "\n" + pad + "]")
         else:
-            text = json.dumps(value, indent=2, ensure_ascii=False).replace("\n", "\n  ")
-        parts.append(f"  {json.dumps(key)}: {text}")
-    return "{\n" + ",\n".join(parts) + "\n}\n"
+            items.append(pad + label + _dump(item, indent + 2, indent + 2 + len(label)))
+    return "{\n" + ",\n".join(items) + "\n" + " " * indent + "}"
 
 
 if __name__ == "__main__":

@@ -20,7 +20,8 @@ def test_minimal_sample_under_waitress(monkeypatch: pytest.MonkeyPatch, tmp_path
     monkeypatch.delenv("EDGECLAIMS_CONFIG", raising=False)
     monkeypatch.chdir(tmp_path)
     spec = importlib.util.spec_from_file_location("minimal_wsgi_app", SAMPLE / "app.py")
-    assert spec and spec.loader
+    assert spec is not None
+    assert spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     monkeypatch.setitem(sys.modules, "minimal_wsgi_app", module)
     spec.loader.exec_module(module)

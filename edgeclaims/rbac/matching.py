@@ -150,6 +150,8 @@ def compile_glob(glob: str, *, open_tail: bool = False) -> Callable[[str], bool]
         return lambda text: text == glob
     if "?" not in glob and glob.count("*") == 1:
         head, _, tail = glob.partition("*")
+        if not tail:
+            return lambda text: text.startswith(head)
         least = len(head) + len(tail)
         return lambda text: len(text) >= least and text.startswith(head) and text.endswith(tail)
     fullmatch = re.compile(glob_regex(glob, open_tail=open_tail)).fullmatch

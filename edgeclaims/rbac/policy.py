@@ -11,6 +11,7 @@ role.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Literal
@@ -57,7 +58,14 @@ EXPORT_VERSION = 1
 _MEMO_LIMIT = 4096
 
 Outcome = Literal["allow", "unauthenticated", "forbidden"]
-_Scan = tuple[str, tuple[str, ...], dict[str, int], tuple[tuple[Callable[[str], bool], int], ...]]
+# (first claim name, rest of the path, literal pattern → bits, glob heads or None, globs)
+_Scan = tuple[
+    str,
+    tuple[str, ...],
+    dict[str, int],
+    tuple[str, ...] | None,
+    tuple[tuple[Callable[[str], bool], int], ...],
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -274,13 +282,20 @@ class Policy:
         if not is_object(claims):
             return matched
         get = claims.get
-        for first, rest, equals, globs in self._scans:
+        for first, rest, equals, prefilter, globs in self._scans:
             value = get(first, ABSENT)
             if value is ABSENT:
                 continue
-            leaves: Sequence[object]
             if rest:
-                leaves = leaf_values(value, rest)
+                if len(rest) == 1 and type(value) is dict:
+                    value = value.get(rest[0], ABSENT)  # the common case, inlined
+                    if value is ABSENT:
+                        continue
+                else:
+                    value = leaf_values(value, rest)
+            leaves: Sequence[object]
+            if type(value) is list:
+                leaves = value
             elif type(value) is str or not is_array(value):
                 leaves = (value,)
             else:
@@ -292,9 +307,11 @@ class Policy:
                 hit = equals.get(text)
                 if hit:
                     matched |= hit
-                for match, bit in globs:
-                    if match(text):
-                        matched |= bit
+                # The literal heads of the globs rule most values out in one call.
+                if globs and (prefilter is None or text.startswith(prefilter)):
+                    for match, bit in globs:
+                        if match(text):
+                            matched |= bit
         for bit, is_any, mask in self._groups:
             if (matched & mask) if is_any else (matched & mask == mask):
                 matched |= bit
@@ -411,10 +428,14 @@ class _RuleBits:
         for path, rules in self.paths.items():
             equals: dict[str, int] = {}
             globs = []
+            heads = []
             for rule in rules:
                 if rule.op == "equals":
                     equals[rule.pattern] = equals.get(rule.pattern, 0) | self.rules[rule]
                 else:
                     globs.append((compile_glob(rule.pattern), self.rules[rule]))
-            scans.append((path[0], path[1:], equals, tuple(globs)))
+                    heads.append(re.split(r"[*?]", rule.pattern, maxsplit=1)[0])
+            # A value can only match a glob that starts with the glob's literal head.
+            prefilter = tuple(heads) if all(heads) else None
+            scans.append((path[0], path[1:], equals, prefilter, tuple(globs)))
         return tuple(scans)

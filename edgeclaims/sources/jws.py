@@ -104,7 +104,13 @@ from edgeclaims.errors import (
     UnsupportedComponent,
     VerificationError,
 )
-from edgeclaims.jose import ALGORITHMS, CompactJWS, decode_json_object, parse_compact
+from edgeclaims.jose import (
+    ALGORITHMS,
+    CompactJWS,
+    decode_json_object,
+    looks_compact,
+    parse_compact,
+)
 from edgeclaims.jwks import (
     ASYMMETRIC_ALGORITHMS,
     JWKSClient,
@@ -188,6 +194,8 @@ class JWSSource(Source):
     max_token_bytes: int = 16384
     type: str = "jws"
     _cache: VerifiedTokenCache | None = field(init=False, repr=False, default=None)
+    #: Header texts already parsed (bounded; see ``parse_compact``).
+    _headers: dict[str, Mapping[str, Any]] = field(init=False, repr=False, default_factory=dict)
 
     def __post_init__(self) -> None:
         unknown = [alg for alg in self.algorithms if alg not in ALGORITHMS]
@@ -246,7 +254,7 @@ class JWSSource(Source):
         The JWS layer on its own, for tokens whose payload is not a JWT
         (RFC 7515 Appendix A.4, Wycheproof); :meth:`verify` builds on it.
         """
-        jws = parse_compact(token, max_bytes=self.max_token_bytes)
+        jws = parse_compact(token, max_bytes=self.max_token_bytes, header_cache=self._headers)
         header = jws.header
         alg = header.get("alg")
         if not isinstance(alg, str):
@@ -289,7 +297,9 @@ class JWSSource(Source):
             token = self._read_token(view)
             if self._cache is not None and self._cache.get(token, float("-inf")) is not None:
                 return
-            header = parse_compact(token, max_bytes=self.max_token_bytes).header
+            header = parse_compact(
+                token, max_bytes=self.max_token_bytes, header_cache=self._headers
+            ).header
         except VerificationError:
             return  # verify will refuse it, without any key
         kid = header.get("kid")
@@ -311,8 +321,8 @@ class JWSSource(Source):
             if found is None:
                 raise MissingIdentity(f"no {self.header} header")
             token = found
-        if "," in token:
-            # Not in the token alphabet: two field lines joined by the server.
+        if "," in token and all(looks_compact(part.strip()) for part in token.split(",")):
+            # Two field lines that the server joined with ", " (waitress does).
             raise AmbiguousHeader("the token header arrived more than once")
         return token
 

@@ -161,7 +161,9 @@ function splitToken(token, maxBytes) {
   if (typeof token !== 'string' || token.length === 0) throw new TokenError('malformed', 'empty token');
   if (token.length > maxBytes) throw new TokenError('too_large', 'the ID token is too large');
   const parts = token.split('.');
-  if (parts.length !== 3 || !parts.every((part) => SEGMENT.test(part))) {
+  // An empty signature is left to the algorithm check: `alg: none` tokens
+  // carry one, and they are refused as algorithm_not_allowed, by name.
+  if (parts.length !== 3 || !SEGMENT.test(parts[0]) || !SEGMENT.test(parts[1]) || !/^[A-Za-z0-9_-]*$/.test(parts[2])) {
     throw new TokenError('malformed', 'not a compact JWS');
   }
   return parts;

@@ -25,7 +25,7 @@ from contrib_tables import (
 )
 
 django = framework("django")
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "django_project.settings")
+os.environ["DJANGO_SETTINGS_MODULE"] = "django_project.settings"
 django.setup()
 
 from django.contrib.auth import authenticate, get_user_model  # noqa: E402

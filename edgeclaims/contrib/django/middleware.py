@@ -40,10 +40,10 @@ from typing import Any, cast
 
 from asgiref.sync import iscoroutinefunction, markcoroutinefunction, sync_to_async
 from django.conf import settings
-from django.contrib.auth import load_backend
 from django.contrib.auth.models import AnonymousUser
 from django.http import HttpRequest, HttpResponse, HttpResponseBase
 from django.utils.functional import SimpleLazyObject
+from django.utils.module_loading import import_string
 
 from edgeclaims.contrib.django import load_django_config
 from edgeclaims.engine import Engine, Outcome
@@ -179,9 +179,9 @@ def _edgeclaims_backends() -> list[tuple[str, Any]]:
 
     found: list[tuple[str, Any]] = []
     for path in getattr(settings, "AUTHENTICATION_BACKENDS", ()):
-        backend = load_backend(path)
-        if isinstance(backend, EdgeClaimsBackend):
-            found.append((path, backend))
+        backend = import_string(path)  # only ours is instantiated (and checked) here
+        if isinstance(backend, type) and issubclass(backend, EdgeClaimsBackend):
+            found.append((path, backend()))
     return found
 
 
