@@ -31,7 +31,12 @@ ROLES: dict[str, Any] = {
         "includes": ["admin"],
     },
     "admin": {
-        "any": ["groups=okta-admins", "roles=Admin", "realm_access.roles=admin"],
+        "any": [
+            "groups=okta-admins",
+            "roles=Admin",
+            "realm_access.roles=admin",
+            "groups=Domain Admins",
+        ],
         "includes": ["editor", "auditor"],
     },
     "editor": {
@@ -41,18 +46,27 @@ ROLES: dict[str, Any] = {
     "viewer": {"all": ["email=*@example.com", "email_verified=true"], "includes": ["basic"]},
     "basic": [],
     "auditor": [{"claim": [NS, "roles"], "equals": "audit"}, "groups=auditors", "roles=Auditor"],
-    "billing": ["groups=billing", "groups=finance-*", "roles=Billing"],
+    "billing": [
+        "groups=billing",
+        "groups=finance-*",
+        "roles=Billing",
+        {"claim": [NS, "roles"], "equals": "billing"},
+    ],
     "support": ["groups=support-*", "roles=Support", {"claim": [NS, "team"], "equals": "support"}],
     "sales": ["groups=sales", "groups=sales-*", "department=Sales"],
-    "hr": ["groups=hr", "department=Human Resources", "roles=HR"],
+    "hr": ["groups=hr", "groups=people-ops", "department=Human Resources", "roles=HR"],
     "engineering": ["groups=eng-*", "department=Engineering"],
     "oncall": {"all": ["groups=eng-oncall", "amr=mfa"]},
     "contractor": {
         "all": ["employment.type=contract", {"claim": "employment.active", "equals": True}]
     },
-    "gold": ["plan_level=3", "premium=true"],
+    "gold": ["plan_level=3", "premium=true", {"claim": "plan_level", "equals": 4}],
     "beta": [{"claim": "features", "glob": "beta-?"}, "features=early-access"],
-    "partner": ["tid=7f3c2b1e-0000-4000-8000-0000000000aa", "idp=partner-*"],
+    "partner": [
+        "tid=7f3c2b1e-0000-4000-8000-0000000000aa",
+        "idp=partner-*",
+        "email=*@partner.example",
+    ],
     "acme": ["orgs.id=acme"],
     "reporter": [{"all": ["groups=analysts", "amr=mfa"]}, "groups=finance"],
     "security": [
@@ -135,18 +149,11 @@ def _count_rules(value: Any) -> int:
 
 
 def main() -> None:
-    import statistics
-    import timeit
+    from common import median_seconds
 
     policy, claims = typical_policy_and_claims()
     rules = sum(_count_rules(value) for value in ROLES.values())
-
-    def evaluate() -> frozenset[str]:
-        return policy.permissions_for(policy.roles_for(claims))
-
-    evaluate()
-    runs = timeit.repeat(evaluate, number=20_000, repeat=15)
-    median = statistics.median(run / 20_000 for run in runs)
+    median = median_seconds(lambda: policy.permissions_for(policy.roles_for(claims)), number=20_000)
     roles = sorted(policy.roles_for(claims))
     print(f"{len(ROLES)} roles, {rules} rules, {len(claims)} claims → {', '.join(roles)}")
     print(f"roles_for + permissions_for: {median * 1e6:.2f} µs median per call")

@@ -49,14 +49,14 @@ __all__ = [
 DEFAULT_MAX_TOKEN_BYTES = 16384
 
 _COMPACT = re.compile(r"[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*\.[A-Za-z0-9_-]*")
-_SEGMENT = re.compile(r"[A-Za-z0-9_-]*")
-_ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+_ALPHABET = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+_TO_STANDARD = bytes.maketrans(b"-_", b"+/")
 # For a segment whose length is 2 or 3 mod 4, the low bits of the last
 # character that carry no data (4 or 2 of them) must be zero: otherwise two
 # different texts decode to the same bytes (Wycheproof "ModifiedUnusedBits").
 _UNUSED_BITS = {2: 0b1111, 3: 0b11}
 _VALUES = {char: value for value, char in enumerate(_ALPHABET)}
-_PADDING = {0: "", 2: "==", 3: "="}
+_PADDING = {0: b"", 2: b"==", 3: b"="}
 
 
 # -- algorithms ----------------------------------------------------------------
@@ -213,12 +213,13 @@ def b64url_encode(data: bytes) -> str:
 
 def b64url_decode(segment: str) -> bytes:
     """Decode unpadded, canonical base64url, or raise ``ValueError``."""
-    if not _SEGMENT.fullmatch(segment):
+    raw = segment.encode("ascii")  # UnicodeEncodeError is a ValueError
+    if raw.translate(None, _ALPHABET):
         raise ValueError("not unpadded base64url")
-    return _decode_checked(segment)
+    return _decode_checked(raw)
 
 
-def _check_canonical(segment: str) -> int:
+def _check_canonical(segment: bytes) -> int:
     # The alphabet is already checked: refuse impossible lengths and
     # non-canonical final characters. Returns the length mod 4.
     remainder = len(segment) % 4
@@ -229,13 +230,12 @@ def _check_canonical(segment: str) -> int:
     return remainder
 
 
-def _decode_checked(segment: str) -> bytes:
+def _decode_checked(segment: bytes) -> bytes:
     remainder = _check_canonical(segment)
     # The alphabet is checked, so the standard decoder sees only its own
     # alphabet and the padding we add: nothing for its leniency to skip.
-    standard = segment.replace("-", "+").replace("_", "/")
     try:
-        return binascii.a2b_base64(standard + _PADDING[remainder])
+        return binascii.a2b_base64(segment.translate(_TO_STANDARD) + _PADDING[remainder])
     except binascii.Error:
         raise ValueError("not base64url") from None
 
@@ -277,7 +277,7 @@ class CompactJWS(NamedTuple):
     #: The ASCII bytes the signature covers: ``BASE64URL(header) '.' BASE64URL(payload)``.
     signing_input: bytes
     #: The payload segment, still encoded (decoded only once the signature verified).
-    payload_segment: str
+    payload_segment: bytes
     signature: bytes
 
     def payload(self) -> bytes:
@@ -298,7 +298,7 @@ def parse_compact(
     token: str,
     *,
     max_bytes: int = DEFAULT_MAX_TOKEN_BYTES,
-    header_cache: dict[str, Mapping[str, Any]] | None = None,
+    header_cache: dict[bytes, Mapping[str, Any]] | None = None,
 ) -> CompactJWS:
     """Split a compact JWS strictly; raise ``MalformedHeader`` or ``TooLarge``.
 
@@ -306,14 +306,22 @@ def parse_compact(
     alphabet (so padding, whitespace and the JSON serialization), a
     non-canonical segment, an empty header, or a header that is not a JSON
     object with unique members. ``header_cache``, when given, maps header
-    texts already parsed (only valid ones, at most ``HEADER_CACHE_SIZE``) to
-    their members; the returned header is shared and must not be modified.
+    segments already parsed (only valid ones, at most ``HEADER_CACHE_SIZE``)
+    to their members; the returned header is shared and must not be modified.
     """
     if len(token) > max_bytes:
         raise TooLarge(f"the token exceeds {max_bytes} bytes")
-    if not _COMPACT.fullmatch(token):
+    try:
+        raw = token.encode("ascii")
+    except UnicodeEncodeError:
+        raise MalformedHeader("the token is not ASCII") from None
+    # With the base64url alphabet deleted, exactly the two dots must remain:
+    # no padding, whitespace, JSON serialization or fourth segment.
+    if raw.translate(None, _ALPHABET) != b"..":
         raise MalformedHeader("not a compact JWS (three unpadded base64url segments)")
-    header_segment, payload_segment, signature_segment = token.split(".")
+    header_segment, payload_segment, signature_segment = raw.split(b".")
+    if not header_segment:
+        raise MalformedHeader("the token has no header")
     header = header_cache.get(header_segment) if header_cache is not None else None
     try:
         if header is None:
@@ -329,7 +337,7 @@ def parse_compact(
         # Bounded, and filled only with headers that parsed: junk cannot grow it.
         if header_cache is not None and len(header_cache) < HEADER_CACHE_SIZE:
             header_cache[header_segment] = header
-    signing_input = token[: len(header_segment) + 1 + len(payload_segment)].encode("ascii")
+    signing_input = raw[: len(header_segment) + 1 + len(payload_segment)]
     return CompactJWS(header, signing_input, payload_segment, signature)
 
 

@@ -62,6 +62,7 @@ __all__ = [
     "KeyResolver",
     "KeySet",
     "StaticKeySet",
+    "check_jwks_url",
     "jwks_document",
     "load_jwks_file",
     "parse_jwks",
@@ -253,7 +254,7 @@ def load_jwks_file(
         raise ConfigurationError(where, f"{path} is not UTF-8 text") from None
     try:
         document = json.loads(text)
-    except ValueError:
+    except (ValueError, RecursionError):
         raise ConfigurationError(where, f"{path} is not JSON") from None
     try:
         key_set = parse_jwks(document, algorithms=algorithms, allow_secrets=True)
@@ -374,7 +375,11 @@ class JWKSClient:
 
     Thread-safe. ``clock`` (monotonic seconds) is injectable so tests never
     sleep. The first lookup fetches unless :meth:`refresh` ran at start-up
-    (``prefetch = true``).
+    (``prefetch = true``). When cached keys have expired but may still be
+    served, the one request that finds them so refreshes them (bounded by
+    ``timeout``, at most once per ``min_refetch_interval``) while concurrent
+    requests go on with the stale keys; a request whose kid is unknown, or
+    that finds no usable keys, waits for the fetch in flight instead.
     """
 
     fetches = True
@@ -500,7 +505,7 @@ class JWKSClient:
         now = self._clock()
         state = self._state
         key = _select(state.keys, kid) if state is not None else None
-        if key is not None and now < state.fresh_until:  # type: ignore[union-attr]
+        if key is not None and state is not None and now < state.fresh_until:
             return False
         if key is None and kid is not None and state is not None and self._known_unknown(kid, now):
             return False
@@ -565,7 +570,7 @@ class JWKSClient:
             body, ttl_hint = self._download()
             try:
                 document = json.loads(body)
-            except ValueError:
+            except (ValueError, RecursionError):
                 raise _FetchFailed("the response is not JSON") from None
             try:
                 key_set = parse_jwks(document, algorithms=self.algorithms, allow_secrets=False)

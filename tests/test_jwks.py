@@ -459,8 +459,18 @@ def test_endpoint_down_serves_stale_keys_for_max_stale_then_503(server: JWKSServ
         (None, {"error": "maintenance"}, 200),
         (None, {"keys": [ec_jwk()]}, 500),
         (b"x" * 300_000, None, 200),
+        (b"[" * 100_000, None, 200),
     ],
-    ids=["html", "empty-set", "private-key", "no-usable-key", "not-a-set", "http-500", "too-big"],
+    ids=[
+        "html",
+        "empty-set",
+        "private-key",
+        "no-usable-key",
+        "not-a-set",
+        "http-500",
+        "too-big",
+        "deeply-nested",
+    ],
 )
 def test_garbage_keeps_the_last_good_keys(
     server: JWKSServer, raw: bytes | None, document: object, status: int

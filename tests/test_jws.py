@@ -620,6 +620,14 @@ def test_replay_jti_returns_a_ticket_until_exp_plus_leeway() -> None:
     assert code_of(source, es256(claims(jti=["j"]))) == "malformed"
 
 
+def test_replay_ttl_is_capped_for_absurd_exp() -> None:
+    source = build(replay_jti=True)
+    for exp in (10**400, 1e300):
+        ticket = source.verify(view(es256(claims(jti="j", exp=exp))), NOW).replay
+        assert ticket is not None
+        assert ticket.ttl == 400 * 86400
+
+
 def test_replay_jti_needs_a_replay_store() -> None:
     with pytest.raises(ConfigurationError, match="replay_jti"):
         build(replay_enabled=False, replay_jti=True)

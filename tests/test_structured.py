@@ -848,13 +848,18 @@ def contains(structure: Any, tag: str) -> bool:
     return structure == tag
 
 
-def noncanonical_base64(structure: Any, text: str) -> bool:
-    # http_sfv accepts non-zero pad bits; edgeclaims accepts canonical base64 only.
-    if isinstance(structure, tuple):
-        if len(structure) == 2 and structure[0] == "bytes":
-            return ":" + base64.b64encode(structure[1]).decode() + ":" not in text
-        return any(noncanonical_base64(part, text) for part in structure)
-    return False
+def known_difference(error: StructuredFieldError, text: str) -> bool:
+    """Where edgeclaims refuses what http_sfv 0.9.9 accepts: on purpose, or its defect."""
+    position = error.position or 0
+    found, before = text[position : position + 1], text[position - 1 : position]
+    return (
+        # RFC 8941 has no dates or display strings; http_sfv parses RFC 9651.
+        ("RFC 9651" in str(error) and found in ("@", "%"))
+        # We take canonical base64 only; http_sfv takes non-zero pad bits and ":=:".
+        or ("not canonical" in str(error) and before == ":")
+        # http_sfv takes "1.", against RFC 8941 §4.2.4 step 10.1.
+        or ("decimal ends with '.'" in str(error) and before == ".")
+    )
 
 
 @pytest.mark.parametrize("kind", ["dictionary", "list", "item"])
@@ -863,20 +868,14 @@ def noncanonical_base64(structure: Any, text: str) -> bool:
 def test_differential_against_http_sfv(kind: str, data: st.DataObject) -> None:
     text = data.draw(FIELDS[kind], label="field")
     expected = theirs(kind, text)
-    refusal = ""
     try:
-        ours: Any = plain(PARSERS[kind](text))
+        ours = plain(PARSERS[kind](text))
     except StructuredFieldError as error:
-        ours = None
-        refusal = str(error)
-    if expected is None:
-        assert ours is None, "http_sfv refuses what edgeclaims accepts"
-    elif contains(expected, RFC9651_ONLY):
-        assert ours is None and "RFC 9651" in refusal
-    elif ours is None and noncanonical_base64(expected, text):
-        assert "canonical" in refusal
-    else:
-        assert ours == expected
+        assert expected is None or known_difference(error, text), f"http_sfv accepts: {error}"
+        return
+    if expected is None and ours == () and not text.strip(" "):
+        return  # http_sfv refuses an empty field: RFC 8941 §4.2.1/§4.2.2 make it empty
+    assert ours == expected
 
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])

@@ -21,6 +21,8 @@ from edgeclaims.rbac.explain import Explanation, explain_roles
 from edgeclaims.rbac.matching import (
     ABSENT,
     compile_glob,
+    glob_regex,
+    has_wildcard,
     is_array,
     is_object,
     leaf_values,
@@ -58,14 +60,16 @@ EXPORT_VERSION = 1
 _MEMO_LIMIT = 4096
 
 Outcome = Literal["allow", "unauthenticated", "forbidden"]
-# (first claim name, rest of the path, literal pattern → bits, glob heads or None, globs)
-_Scan = tuple[
-    str,
-    tuple[str, ...],
-    dict[str, int],
-    tuple[str, ...] | None,
-    tuple[tuple[Callable[[str], bool], int], ...],
+_SCALARS = frozenset({bool, int, float, type(None)})
+# Globs by shape: ("head*", bit), ("*tail", bit), (compiled fullmatch, bit).
+_Globs = tuple[
+    tuple[tuple[str, int], ...],
+    tuple[tuple[str, int], ...],
+    tuple[tuple[Callable[[str], object], int], ...],
 ]
+# (first claim name, rest of the path, literal pattern → bits, whether those
+# patterns are all plain strings, glob heads (None: some glob has none), globs)
+_Scan = tuple[str, tuple[str, ...], dict[str, int], bool, tuple[str, ...] | None, _Globs | None]
 
 
 @dataclass(frozen=True, slots=True)
@@ -234,17 +238,18 @@ class Policy:
         verified identities reach this call.
         """
         matched = self._match(claims)
-        granted = 0
-        for any_mask, all_mask, grant in self._tests:
-            if (not any_mask or matched & any_mask) and matched & all_mask == all_mask:
-                granted |= grant
+        # Keyed by the matched rules: the same rules always grant the same roles.
         memo: dict[int, frozenset[str]] = self._role_memo
-        roles = memo.get(granted)
+        roles = memo.get(matched)
         if roles is None:
+            granted = 0
+            for any_mask, all_mask, grant in self._tests:
+                if (not any_mask or matched & any_mask) and matched & all_mask == all_mask:
+                    granted |= grant
             names = self._names
             roles = frozenset(names[i] for i in range(len(names)) if granted >> i & 1)
             if len(memo) < _MEMO_LIMIT:
-                memo[granted] = roles
+                memo[matched] = roles
         return roles
 
     def permissions_for(self, roles: frozenset[str]) -> frozenset[str]:
@@ -282,7 +287,7 @@ class Policy:
         if not is_object(claims):
             return matched
         get = claims.get
-        for first, rest, equals, prefilter, globs in self._scans:
+        for first, rest, equals, plain, prefilter, globs in self._scans:
             value = get(first, ABSENT)
             if value is ABSENT:
                 continue
@@ -293,25 +298,33 @@ class Policy:
                         continue
                 else:
                     value = leaf_values(value, rest)
-            leaves: Sequence[object]
-            if type(value) is list:
-                leaves = value
-            elif type(value) is str or not is_array(value):
-                leaves = (value,)
-            else:
-                leaves = value
-            for leaf in leaves:
-                text = leaf if type(leaf) is str else scalar_text(leaf)
-                if text is None:
-                    continue
-                hit = equals.get(text)
+            # Fast paths for the usual shapes: one string, a list of strings.
+            if type(value) is str:
+                hit = equals.get(value)
                 if hit:
                     matched |= hit
-                # The literal heads of the globs rule most values out in one call.
-                if globs and (prefilter is None or text.startswith(prefilter)):
-                    for match, bit in globs:
-                        if match(text):
-                            matched |= bit
+                if globs and (prefilter is None or value.startswith(prefilter)):
+                    matched |= _glob_bits((value,), prefilter, globs)
+                continue
+            if plain and type(value) is list:
+                try:
+                    # Only strings can equal these patterns: one set operation, in C.
+                    hits = equals.keys() & value
+                except TypeError:  # an object or array among the values
+                    pass
+                else:
+                    for text in hits:
+                        matched |= equals[text]
+                    if globs:
+                        matched |= _glob_bits(value, prefilter, globs)
+                    continue
+            leaves = (value,) if type(value) in _SCALARS or not is_array(value) else value
+            for leaf in leaves:
+                text = scalar_text(leaf)
+                if text is not None:
+                    matched |= equals.get(text, 0)
+            if globs:
+                matched |= _glob_bits(leaves, prefilter, globs)
         for bit, is_any, mask in self._groups:
             if (matched & mask) if is_any else (matched & mask == mask):
                 matched |= bit
@@ -427,15 +440,60 @@ class _RuleBits:
         scans = []
         for path, rules in self.paths.items():
             equals: dict[str, int] = {}
-            globs = []
-            heads = []
+            heads: list[tuple[str, int]] = []
+            tails: list[tuple[str, int]] = []
+            patterns: list[tuple[Callable[[str], object], int]] = []
+            literal_heads: list[str] = []
             for rule in rules:
-                if rule.op == "equals":
-                    equals[rule.pattern] = equals.get(rule.pattern, 0) | self.rules[rule]
+                bit = self.rules[rule]
+                pattern = rule.pattern
+                simple = "?" not in pattern and pattern.count("*") == 1
+                if rule.op == "equals" or not has_wildcard(pattern):
+                    equals[pattern] = equals.get(pattern, 0) | bit
+                    continue
+                if simple and pattern.endswith("*"):
+                    heads.append((pattern[:-1], bit))
+                elif simple and pattern.startswith("*"):
+                    tails.append((pattern[1:], bit))
                 else:
-                    globs.append((compile_glob(rule.pattern), self.rules[rule]))
-                    heads.append(re.split(r"[*?]", rule.pattern, maxsplit=1)[0])
+                    patterns.append((re.compile(glob_regex(pattern)).fullmatch, bit))
+                literal_heads.append(re.split(r"[*?]", pattern, maxsplit=1)[0])
+            # Patterns no boolean, null or number can spell: list values may then
+            # be matched against them as plain strings.
+            plain = not any(_scalar_spelling(pattern) for pattern in equals)
             # A value can only match a glob that starts with the glob's literal head.
-            prefilter = tuple(heads) if all(heads) else None
-            scans.append((path[0], path[1:], equals, prefilter, tuple(globs)))
+            prefilter = tuple(literal_heads) if all(literal_heads) else None
+            globs = (tuple(heads), tuple(tails), tuple(patterns)) if literal_heads else None
+            scans.append((path[0], path[1:], equals, plain, prefilter, globs))
         return tuple(scans)
+
+
+def _scalar_spelling(pattern: str) -> bool:
+    """Whether some non-string JSON value has this text (``true``, ``null``, ``1e+21``)."""
+    if pattern in ("true", "false", "null", "NaN", "Infinity", "-Infinity"):
+        return True
+    try:
+        float(pattern)
+    except ValueError:
+        return False
+    return True
+
+
+def _glob_bits(leaves: Sequence[object], prefilter: tuple[str, ...] | None, globs: _Globs) -> int:
+    """The bits of the globs some leaf matches."""
+    heads, tails, patterns = globs
+    found = 0
+    for leaf in leaves:
+        text = leaf if type(leaf) is str else scalar_text(leaf)
+        if text is None or (prefilter is not None and not text.startswith(prefilter)):
+            continue
+        for head, bit in heads:
+            if text.startswith(head):
+                found |= bit
+        for tail, bit in tails:
+            if text.endswith(tail):
+                found |= bit
+        for fullmatch, bit in patterns:
+            if fullmatch(text) is not None:
+                found |= bit
+    return found

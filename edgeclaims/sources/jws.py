@@ -16,8 +16,10 @@ Configuration keys (``[[edgeclaims.sources]]`` with ``type = "jws"``):
 ``header``
     The header holding the token (default ``"X-Edge-Jwt"``).
 ``bearer``
-    ``true``: read ``Authorization: Bearer`` instead of ``header`` (then any
-    Authorization header selects this source and a non-Bearer one is refused).
+    ``true``: read ``Authorization: Bearer`` instead of ``header``. Then any
+    Authorization header selects this source, a non-Bearer one is refused,
+    and Authorization is removed before the app sees the request (like every
+    identity header).
 ``issuer`` / ``audience``
     A string or a list. ``iss`` must equal one of the issuers exactly (never a
     substring); ``aud`` (string or list) must hold one of the audiences. A
@@ -133,6 +135,9 @@ _PERCENT = re.compile(r"%[0-9A-Fa-f]{2}")
 _UNRESERVED = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~")
 _DEFAULT_PORTS = {"http": "80", "https": "443"}
 MAX_JTI_LENGTH = 256
+#: The longest a jti is remembered, whatever the token's exp says (400 days).
+MAX_REPLAY_TTL = 400 * 86400.0
+_FAR_FUTURE = 10**15
 
 
 class _Verified(NamedTuple):
@@ -195,7 +200,7 @@ class JWSSource(Source):
     type: str = "jws"
     _cache: VerifiedTokenCache | None = field(init=False, repr=False, default=None)
     #: Header texts already parsed (bounded; see ``parse_compact``).
-    _headers: dict[str, Mapping[str, Any]] = field(init=False, repr=False, default_factory=dict)
+    _headers: dict[bytes, Mapping[str, Any]] = field(init=False, repr=False, default_factory=dict)
 
     def __post_init__(self) -> None:
         unknown = [alg for alg in self.algorithms if alg not in ALGORITHMS]
@@ -241,8 +246,10 @@ class JWSSource(Source):
             jti = claims.get("jti")
             if not isinstance(jti, str) or not jti or len(jti) > MAX_JTI_LENGTH:
                 raise MalformedHeader("the token has no usable jti (replay protection)")
-            # Remember the jti for as long as the token could still verify.
-            ticket = ReplayTicket(key.id, jti, max(claims["exp"] + self.leeway - now, 1.0))
+            # Remember the jti for as long as the token could still verify
+            # (capped: a store cannot keep an entry for "forever").
+            ttl = min(max(valid_until - now, 1.0), MAX_REPLAY_TTL)
+            ticket = ReplayTicket(key.id, jti, ttl)
         elif cache is not None and not bound:
             cache.put(token, _Verified(claims, key, valid_until))
             claims = dict(claims)
@@ -340,7 +347,8 @@ class JWSSource(Source):
         leeway = self.leeway
         if now > exp + leeway:
             raise Expired("the token is past its exp")
-        valid_until = float(exp + leeway)
+        # min() before float(): an exp of 10**400 is an int float() refuses.
+        valid_until = float(min(exp + leeway, _FAR_FUTURE))
         nbf = claims.get("nbf")
         if nbf is not None and nbf > now + leeway:
             raise NotYetValid("the token is before its nbf")
@@ -352,7 +360,7 @@ class JWSSource(Source):
                 raise MalformedHeader("the token has no iat claim (max_age is configured)")
             if now - iat > self.max_age + leeway:
                 raise Expired("the token is older than max_age")
-            valid_until = min(valid_until, float(iat + self.max_age + leeway))
+            valid_until = min(valid_until, float(min(iat + self.max_age + leeway, _FAR_FUTURE)))
         if self.issuers:
             iss = claims.get("iss")
             # Exact match only: never a prefix, substring or case-folded form.

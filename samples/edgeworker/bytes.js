@@ -73,7 +73,7 @@ export function fromBase64(text) {
 export function fromHex(text) {
   if (!HEX.test(text)) throw new TypeError('not hexadecimal');
   const bytes = new Uint8Array(text.length / 2);
-  for (let i = 0; i < bytes.length; i += 1) bytes[i] = parseInt(text.substr(i * 2, 2), 16);
+  for (let i = 0; i < bytes.length; i += 1) bytes[i] = parseInt(text.slice(i * 2, i * 2 + 2), 16);
   return bytes;
 }
 

@@ -92,15 +92,32 @@ export function createEdgeClaims({ settings, jwks, policy, clock = () => Date.no
   const cookieName = settings.cookieName === undefined ? 'id_token' : settings.cookieName;
   const acceptBearer = settings.acceptBearer !== false;
 
+  // The verified claims to forward, or null for no identity; throws
+  // TokenError for a token that must be refused.
+  async function identify(request, requirement) {
+    let fromCookie = false;
+    try {
+      const token = findToken(request, acceptBearer, cookieName);
+      if (token === null) return null;
+      fromCookie = token.fromCookie;
+      return pick(await verifyToken(token.value, clock()), forwarded);
+    } catch (error) {
+      // A stale session cookie must not lock a browser out of public pages
+      // (the login page among them): there it counts as no identity, and
+      // nothing is forwarded. A token the client presented explicitly
+      // (Authorization: Bearer) is refused everywhere.
+      const cookie = fromCookie || (error instanceof TokenError && error.fromCookie);
+      if (!(error instanceof TokenError && cookie && requirement.kind === 'public')) throw error;
+      logger.log('edgeclaims: ignored an invalid session cookie on a public route: %s', error.code);
+      return null;
+    }
+  }
+
   async function onClientRequest(request) {
     try {
       stripIdentityHeaders(request);
       const requirement = policy.requirementFor(request.method, routePath(request.path));
-      let claims = null;
-      const token = findToken(request, acceptBearer, cookieName);
-      if (token !== null) {
-        claims = pick(await verifyToken(token, clock()), forwarded);
-      }
+      const claims = await identify(request, requirement);
       if (claims === null) {
         if (requirement.kind !== 'public') return refuse(request, 'missing');
         request.setVariable(VARIABLES.state, 'anonymous');
@@ -108,6 +125,10 @@ export function createEdgeClaims({ settings, jwks, policy, clock = () => Date.no
       }
       const claimsValue = encodeClaims(claims);
       if (fromBase64url(claimsValue).length > maxClaimsBytes) return refuse(request, 'too_large');
+      const withheld = policy.overage(claims);
+      if (withheld.length) {
+        logger.log('edgeclaims: the identity provider withheld %s (overage); roles needing them are not granted', withheld.join(', '));
+      }
       if (requirement.kind !== 'public') {
         const roles = policy.rolesFor(claims);
         if (!policy.allows(requirement, roles, policy.permissionsFor(roles))) return refuse(request, 'forbidden');
@@ -137,23 +158,7 @@ export function createEdgeClaims({ settings, jwks, policy, clock = () => Date.no
       const key = await importSigningKey(config.alg, config.keyText, VARIABLES.key);
       const now = Math.floor(clock());
       if (config.format === 'jws') {
-        const claims = JSON.parse(fromUtf8(fromBase64url(values[0])));
-        const jws = settings.jws || {};
-        const token = await signJwt({
-          claims,
-          alg: config.alg,
-          keyId: config.keyId,
-          key,
-          now,
-          ttl: jws.ttl ?? 30,
-          issuer: jws.issuer,
-          audience: jws.audience,
-          binding: jws.bindRequest === false ? null : {
-            method: request.method,
-            htu: `${jws.scheme || 'https'}://${config.authority}${request.path}`,
-          },
-        });
-        request.setHeader(JWT_HEADER, token);
+        request.setHeader(JWT_HEADER, await jwtFor(request, values[0], config, key, now));
         return undefined;
       }
       const headers = await signRequest({
@@ -175,6 +180,25 @@ export function createEdgeClaims({ settings, jwks, policy, clock = () => Date.no
       logger.log('edgeclaims: onOriginRequest failed: %s', error instanceof EdgeConfigError ? error.message : error && error.name);
       return refuse(request, error instanceof EdgeConfigError ? 'edge_misconfigured' : 'edge_error');
     }
+  }
+
+  // The JWS form (spec/signed-headers.md §2) of the claims onClientRequest produced.
+  function jwtFor(request, claimsValue, config, key, now) {
+    const jws = settings.jws || {};
+    const binding = jws.bindRequest === false
+      ? null
+      : { method: request.method, htu: `${jws.scheme || 'https'}://${config.authority}${request.path}` };
+    return signJwt({
+      claims: JSON.parse(fromUtf8(fromBase64url(claimsValue))),
+      alg: config.alg,
+      keyId: config.keyId,
+      key,
+      now,
+      ttl: jws.ttl ?? 30,
+      issuer: jws.issuer,
+      audience: jws.audience,
+      binding,
+    });
   }
 
   return { onClientRequest, onOriginRequest };
@@ -211,14 +235,18 @@ function findToken(request, acceptBearer, cookieName) {
     const authorization = request.getHeader('Authorization') || [];
     const bearer = authorization.filter((value) => /^bearer\s/i.test(value.trim()));
     if (bearer.length > 1) throw new TokenError('ambiguous', 'more than one bearer token');
-    if (bearer.length === 1) return bearer[0].trim().slice(6).trim();
+    if (bearer.length === 1) return { value: bearer[0].trim().slice(6).trim(), fromCookie: false };
   }
   if (cookieName) {
     const found = cookieValues(request.getHeader('Cookie') || [], cookieName);
     // Two cookies of one name (a sibling subdomain can plant one): refuse
     // rather than guess which the browser meant.
-    if (found.length > 1) throw new TokenError('ambiguous', 'the ID token cookie arrived more than once');
-    if (found.length === 1) return found[0];
+    if (found.length > 1) {
+      const error = new TokenError('ambiguous', 'the ID token cookie arrived more than once');
+      error.fromCookie = true;
+      throw error;
+    }
+    if (found.length === 1) return { value: found[0], fromCookie: true };
   }
   return null;
 }

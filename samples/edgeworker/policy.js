@@ -170,6 +170,7 @@ export function compilePolicy(document) {
   const routes = document.routes.map((route, i) => compileRoute(route, `routes[${i}]`));
   const publicPaths = (document.public_paths || []).map((route, i) => compileRoute(route, `public_paths[${i}]`));
   const fallback = compileRequirement(document.default, 'default');
+  const readClaims = new Set(document.overage_claims || []);
 
   /** The roles a verified identity holds, expanded through includes (declaration order). */
   function rolesFor(claims) {
@@ -214,6 +215,20 @@ export function compilePolicy(document) {
     return false;
   }
 
+  /**
+   * Claims that rules read but the identity provider left out (Entra ID
+   * "overage": `_claim_names` instead of a too-large `groups`, or
+   * `hasgroups: true`). Roles depending on them are not granted; say so.
+   */
+  function overage(claims) {
+    if (!isObject(claims) || (!hasOwn(claims, '_claim_names') && !hasOwn(claims, 'hasgroups'))) return [];
+    const found = new Set();
+    const names = claims._claim_names;
+    if (isObject(names)) for (const name of Object.keys(names)) if (readClaims.has(name)) found.add(name);
+    if (claims.hasgroups === true && readClaims.has('groups')) found.add('groups');
+    return [...found].sort();
+  }
+
   /** The whole verdict: { outcome: allow | unauthenticated | forbidden, roles, permissions, route }. */
   function decide(claims, method, path) {
     const requirement = requirementFor(method, path);
@@ -227,5 +242,5 @@ export function compilePolicy(document) {
     return { outcome, roles: held, permissions: heldPermissions, route: requirement.route };
   }
 
-  return Object.freeze({ rolesFor, permissionsFor, requirementFor, allows, decide });
+  return Object.freeze({ rolesFor, permissionsFor, requirementFor, allows, overage, decide });
 }

@@ -20,7 +20,7 @@ export const COVERED = Object.freeze(['@method', '@authority', '@path', '@query'
 
 const DEFAULT_PORTS = { http: '80', https: '443' };
 const UNRESERVED = /[A-Za-z0-9\-._~]/;
-const HEX_DIGITS = '0123456789abcdef';
+const HEX_DIGITS = '0123456789ABCDEF';
 
 /**
  * An RFC 8941 §3.3.3 sf-string. Only printable ASCII can be one; anything

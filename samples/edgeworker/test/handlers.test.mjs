@@ -177,6 +177,23 @@ describe('token sources', () => {
     assert.equal(code(request), 'ambiguous');
   });
 
+  test('an invalid session cookie on a public route counts as no identity', async () => {
+    const expired = await idp.token({ iat: NOW - 4000, exp: NOW - 3600 }, { now: NOW });
+    for (const cookie of [`id_token=${expired}`, `id_token=x; id_token=y`]) {
+      const request = await through({ path: '/healthz', headers: { Cookie: cookie } });
+      assert.equal(request.response, null, cookie);
+      assert.equal(request.getHeader('X-Edge-Claims'), null);
+      assert.equal(request.getVariable('PMUSER_EDGECLAIMS_STATE'), 'anonymous');
+    }
+  });
+
+  test('an invalid session cookie on a protected route is a 401', async () => {
+    const expired = await idp.token({ iat: NOW - 4000, exp: NOW - 3600 }, { now: NOW });
+    const request = await through({ path: '/whoami', headers: { Cookie: `id_token=${expired}` } });
+    assert.equal(request.response.status, 401);
+    assert.equal(code(request), 'expired');
+  });
+
   test('a non-Bearer Authorization header is left alone; the cookie is used', async () => {
     const token = await idp.token({}, { now: NOW });
     const request = new MockRequest({ path: '/whoami', headers: { Authorization: 'Basic dXNlcjpwYXNz', Cookie: `id_token=${token}` } });

@@ -3,6 +3,7 @@
 // with the stable code the origin would use for the same fault.
 
 import assert from 'node:assert/strict';
+import { webcrypto } from 'node:crypto';
 import { before, describe, test } from 'node:test';
 import {
   algNoneToken,
@@ -155,18 +156,18 @@ describe('verifier configuration (refused at start-up)', () => {
   });
 
   test('a JWKS holding a private key is refused', async () => {
-    const pair = await globalThis.crypto.subtle.generateKey({ name: 'ECDSA', namedCurve: 'P-256' }, true, ['sign']);
-    const privateJwk = await globalThis.crypto.subtle.exportKey('jwk', pair.privateKey);
+    const pair = await webcrypto.subtle.generateKey({ name: 'ECDSA', namedCurve: 'P-256' }, true, ['sign']);
+    const privateJwk = await webcrypto.subtle.exportKey('jwk', pair.privateKey);
     assert.throws(() => createTokenVerifier({ ...base, algorithms: ['ES256'], jwks: { keys: [privateJwk] } }), /private/);
   });
 
   test('an RSA key under 2048 bits is refused', async () => {
-    const pair = await globalThis.crypto.subtle.generateKey(
+    const pair = await webcrypto.subtle.generateKey(
       { name: 'RSASSA-PKCS1-v1_5', modulusLength: 1024, publicExponent: new Uint8Array([1, 0, 1]), hash: 'SHA-256' },
       true,
       ['sign', 'verify'],
     );
-    const jwk = await globalThis.crypto.subtle.exportKey('jwk', pair.publicKey);
+    const jwk = await webcrypto.subtle.exportKey('jwk', pair.publicKey);
     assert.throws(() => createTokenVerifier({ ...base, algorithms: ['RS256'], jwks: { keys: [jwk] } }), /2048/);
   });
 

@@ -1,7 +1,8 @@
 // Shim of the EdgeWorkers `crypto` built-in for Node: the same WebCrypto API
-// (Node's globalThis.crypto), plus Akamai's pem2ab helper.
+// (Node's webcrypto — imported, since Node 18 has no global `crypto` by
+// default), plus Akamai's pem2ab helper.
 
-const webcrypto = globalThis.crypto;
+import { webcrypto } from 'node:crypto';
 
 export const crypto = {
   subtle: webcrypto.subtle,

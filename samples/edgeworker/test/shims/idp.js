@@ -2,7 +2,9 @@
 // signed with it — plus the forged tokens the attack tests need. Test code,
 // never bundled: it runs on Node's own WebCrypto and Buffer.
 
-const { subtle } = globalThis.crypto;
+import { webcrypto } from 'node:crypto';
+
+const { subtle } = webcrypto;
 
 export const ISSUER = 'https://idp.example.com';
 export const CLIENT_ID = 'edgeclaims-client';
