@@ -142,7 +142,7 @@ def main() -> None:
                 "(info) edgeclaims verify / raw cryptography verify",
                 "edgeclaims jws ES256 verify (cache off)",
                 "raw cryptography ECDSA P-256 verify",
-                1.2,
+                1.5,  # no budget in the issue: shows what is left above the floor
             ),
         ],
     )

@@ -842,12 +842,6 @@ def their_bare(value: Any) -> tuple[str, Any]:
     return plain_bare(value)
 
 
-def contains(structure: Any, tag: str) -> bool:
-    if isinstance(structure, tuple):
-        return any(contains(part, tag) for part in structure)
-    return structure == tag
-
-
 def known_difference(error: StructuredFieldError, text: str) -> bool:
     """Where edgeclaims refuses what http_sfv 0.9.9 accepts: on purpose, or its defect."""
     position = error.position or 0

@@ -11,9 +11,11 @@ role.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from functools import reduce
+from itertools import repeat
+from operator import or_
 from typing import Literal
 
 from edgeclaims.errors import ConfigurationError
@@ -21,8 +23,6 @@ from edgeclaims.rbac.explain import Explanation, explain_roles
 from edgeclaims.rbac.matching import (
     ABSENT,
     compile_glob,
-    glob_regex,
-    has_wildcard,
     is_array,
     is_object,
     leaf_values,
@@ -54,22 +54,22 @@ EXPORT_FORMAT = "edgeclaims-policy"
 #: Bumped whenever the document or its meaning changes; evaluators refuse other versions.
 EXPORT_VERSION = 1
 
-# Distinct role sets (and permission sets) seen in practice are few; the
-# memo keeps per-request allocation away, and the cap keeps memory bounded
-# whatever claims arrive.
-_MEMO_LIMIT = 4096
+# The memos (claim text → matched rules per claim path, matched rules →
+# roles, roles → permissions) hold what real traffic repeats: group names,
+# role sets. The cap bounds memory whatever claims arrive; past it, results
+# are computed and not kept.
+_MEMO_LIMIT = 2048
 
 Outcome = Literal["allow", "unauthenticated", "forbidden"]
 _SCALARS = frozenset({bool, int, float, type(None)})
-# Globs by shape: ("head*", bit), ("*tail", bit), (compiled fullmatch, bit).
-_Globs = tuple[
-    tuple[tuple[str, int], ...],
-    tuple[tuple[str, int], ...],
-    tuple[tuple[Callable[[str], object], int], ...],
+# A distinct claim path, as Policy._match walks it: (first claim name, the
+# rest of the path, memo, learns, globs). The memo maps a value's text to the
+# bits of the rules that text satisfies; it starts with the literal patterns.
+# `learns`: texts outside the memo may still match (a glob, or a pattern a
+# boolean, number or null spells), so they are worked out once and remembered.
+_Scan = tuple[
+    str, tuple[str, ...], dict[str, int], bool, tuple[tuple[Callable[[str], bool], int], ...]
 ]
-# (first claim name, rest of the path, literal pattern → bits, whether those
-# patterns are all plain strings, glob heads (None: some glob has none), globs)
-_Scan = tuple[str, tuple[str, ...], dict[str, int], bool, tuple[str, ...] | None, _Globs | None]
 
 
 @dataclass(frozen=True, slots=True)
@@ -287,7 +287,7 @@ class Policy:
         if not is_object(claims):
             return matched
         get = claims.get
-        for first, rest, equals, plain, prefilter, globs in self._scans:
+        for first, rest, memo, learns, globs in self._scans:
             value = get(first, ABSENT)
             if value is ABSENT:
                 continue
@@ -300,31 +300,31 @@ class Policy:
                     value = leaf_values(value, rest)
             # Fast paths for the usual shapes: one string, a list of strings.
             if type(value) is str:
-                hit = equals.get(value)
-                if hit:
-                    matched |= hit
-                if globs and (prefilter is None or value.startswith(prefilter)):
-                    matched |= _glob_bits((value,), prefilter, globs)
+                bits = memo.get(value)
+                if bits is None:
+                    bits = _learn(memo, value, globs) if learns else 0
+                matched |= bits
                 continue
-            if plain and type(value) is list:
+            if type(value) is list:
                 try:
-                    # Only strings can equal these patterns: one set operation, in C.
-                    hits = equals.keys() & value
-                except TypeError:  # an object or array among the values
-                    pass
-                else:
-                    for text in hits:
-                        matched |= equals[text]
-                    if globs:
-                        matched |= _glob_bits(value, prefilter, globs)
+                    # One look-up per value, all in C. A value never seen
+                    # (KeyError) or an object among them (TypeError) takes the
+                    # general path below.
+                    if learns:
+                        matched |= reduce(or_, map(memo.__getitem__, value), 0)
+                    else:
+                        matched |= reduce(or_, map(memo.get, value, repeat(0)), 0)
                     continue
+                except (KeyError, TypeError):
+                    pass
             leaves = (value,) if type(value) in _SCALARS or not is_array(value) else value
             for leaf in leaves:
                 text = scalar_text(leaf)
                 if text is not None:
-                    matched |= equals.get(text, 0)
-            if globs:
-                matched |= _glob_bits(leaves, prefilter, globs)
+                    bits = memo.get(text)
+                    if bits is None:
+                        bits = _learn(memo, text, globs) if learns else 0
+                    matched |= bits
         for bit, is_any, mask in self._groups:
             if (matched & mask) if is_any else (matched & mask == mask):
                 matched |= bit
@@ -439,32 +439,18 @@ class _RuleBits:
     def scans(self) -> tuple[_Scan, ...]:
         scans = []
         for path, rules in self.paths.items():
-            equals: dict[str, int] = {}
-            heads: list[tuple[str, int]] = []
-            tails: list[tuple[str, int]] = []
-            patterns: list[tuple[Callable[[str], object], int]] = []
-            literal_heads: list[str] = []
+            globs = tuple(
+                (compile_glob(rule.pattern), self.rules[rule])
+                for rule in rules
+                if rule.op == "glob"
+            )
+            memo: dict[str, int] = {}
             for rule in rules:
-                bit = self.rules[rule]
-                pattern = rule.pattern
-                simple = "?" not in pattern and pattern.count("*") == 1
-                if rule.op == "equals" or not has_wildcard(pattern):
-                    equals[pattern] = equals.get(pattern, 0) | bit
-                    continue
-                if simple and pattern.endswith("*"):
-                    heads.append((pattern[:-1], bit))
-                elif simple and pattern.startswith("*"):
-                    tails.append((pattern[1:], bit))
-                else:
-                    patterns.append((re.compile(glob_regex(pattern)).fullmatch, bit))
-                literal_heads.append(re.split(r"[*?]", pattern, maxsplit=1)[0])
-            # Patterns no boolean, null or number can spell: list values may then
-            # be matched against them as plain strings.
-            plain = not any(_scalar_spelling(pattern) for pattern in equals)
-            # A value can only match a glob that starts with the glob's literal head.
-            prefilter = tuple(literal_heads) if all(literal_heads) else None
-            globs = (tuple(heads), tuple(tails), tuple(patterns)) if literal_heads else None
-            scans.append((path[0], path[1:], equals, plain, prefilter, globs))
+                if rule.op == "equals":
+                    text = rule.pattern
+                    memo[text] = memo.get(text, 0) | self.rules[rule] | _glob_bits(text, globs)
+            learns = bool(globs) or any(_scalar_spelling(text) for text in memo)
+            scans.append((path[0], path[1:], memo, learns, globs))
         return tuple(scans)
 
 
@@ -479,21 +465,19 @@ def _scalar_spelling(pattern: str) -> bool:
     return True
 
 
-def _glob_bits(leaves: Sequence[object], prefilter: tuple[str, ...] | None, globs: _Globs) -> int:
-    """The bits of the globs some leaf matches."""
-    heads, tails, patterns = globs
+def _glob_bits(text: str, globs: tuple[tuple[Callable[[str], bool], int], ...]) -> int:
     found = 0
-    for leaf in leaves:
-        text = leaf if type(leaf) is str else scalar_text(leaf)
-        if text is None or (prefilter is not None and not text.startswith(prefilter)):
-            continue
-        for head, bit in heads:
-            if text.startswith(head):
-                found |= bit
-        for tail, bit in tails:
-            if text.endswith(tail):
-                found |= bit
-        for fullmatch, bit in patterns:
-            if fullmatch(text) is not None:
-                found |= bit
+    for match, bit in globs:
+        if match(text):
+            found |= bit
     return found
+
+
+def _learn(
+    memo: dict[str, int], text: str, globs: tuple[tuple[Callable[[str], bool], int], ...]
+) -> int:
+    """The bits of a text not in the memo, remembered while the memo has room."""
+    bits = _glob_bits(text, globs)
+    if len(memo) < _MEMO_LIMIT:
+        memo[text] = bits
+    return bits

@@ -50,8 +50,8 @@ _CREATE_SWEEP = (
 # insert, or take over a row whose nonce has expired; a live row is left
 # alone and the statement changes nothing (rowcount 0). Needs SQLite ≥ 3.24.
 _RECORD = (
-    "INSERT INTO replay (key, expires) VALUES (?1, ?2) "
-    "ON CONFLICT (key) DO UPDATE SET expires = excluded.expires WHERE replay.expires <= ?3"
+    "INSERT INTO replay (key, expires) VALUES (?, ?) "
+    "ON CONFLICT (key) DO UPDATE SET expires = excluded.expires WHERE replay.expires <= ?"
 )
 _READ_SWEEP = "SELECT cursor, swept_at FROM replay_sweep WHERE id = 0"
 _WRITE_SWEEP = "INSERT OR REPLACE INTO replay_sweep (id, cursor, swept_at) VALUES (0, ?, ?)"
