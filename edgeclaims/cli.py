@@ -21,7 +21,7 @@ import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TextIO
+from typing import Any, TextIO
 
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
@@ -58,12 +58,26 @@ def _parser() -> argparse.ArgumentParser:
     keygen.add_argument("--alg", choices=sorted(ALGORITHMS), default="hmac-sha256")
     keygen.add_argument("--id", default=time.strftime("%Y-%m"), help="key id (default: YYYY-MM)")
     keygen.add_argument("--out", type=Path, help="folder to write the key files to")
+    keygen.add_argument(
+        "--jwks", action="store_true", help="also write the public key as a JWKS (jws sources)"
+    )
     keygen.set_defaults(run=_keygen)
 
     sign = commands.add_parser("sign", help="print the identity headers the edge would add")
     sign.add_argument("--config", help="sign with an HMAC key of this configuration")
     sign.add_argument("--key-id", help="key id (with --secret / --private-key)")
-    sign.add_argument("--alg", choices=sorted(ALGORITHMS), default="hmac-sha256")
+    sign.add_argument(
+        "--alg",
+        default="hmac-sha256",
+        help=f"RFC 9421: {', '.join(sorted(ALGORITHMS))}; JWS: HS256, ES256, RS256, PS256, EdDSA…",
+    )
+    sign.add_argument(
+        "--profile",
+        choices=("rfc9421", "jws"),
+        default="rfc9421",
+        help="signed claims header (rfc9421, default) or a compact JWS in X-Edge-Jwt",
+    )
+    sign.add_argument("--ttl", type=int, default=60, help="JWS lifetime in seconds (exp)")
     sign.add_argument("--secret", help="HMAC secret with its prefix (base64:…, hex:…, …)")
     sign.add_argument("--private-key", type=Path, help="PEM private key file (asymmetric algs)")
     sign.add_argument("--method", default="GET")
@@ -139,6 +153,18 @@ def _keygen(args: argparse.Namespace, out: TextIO) -> int:
         .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
         .decode()
     )
+    if args.jwks:
+        from edgeclaims.jwks import jwks_document
+        from edgeclaims.keys import JOSE_NAMES
+
+        document = json.dumps(jwks_document([(key_id, JOSE_NAMES[alg], private)]), indent=2)
+        if args.out:
+            args.out.mkdir(parents=True, exist_ok=True)
+            jwks_path = args.out / f"edge-{key_id}.jwks.json"
+            jwks_path.write_text(document + "\n", encoding="ascii")
+            out.write(f"wrote {jwks_path} (publish it, or name it in jwks_file)\n")
+        else:
+            out.write(document + "\n")
     if args.out:
         args.out.mkdir(parents=True, exist_ok=True)
         private_path = args.out / f"edge-{key_id}.private.pem"
@@ -180,6 +206,11 @@ def _sign(args: argparse.Namespace, out: TextIO) -> int:
     if not isinstance(claims, dict):
         print("--claims must be a JSON object", file=sys.stderr)
         return 2
+    if args.profile == "jws":
+        return _sign_jws(args, claims, out)
+    if args.alg not in ALGORITHMS:
+        print(f"--alg must be one of {', '.join(sorted(ALGORITHMS))}", file=sys.stderr)
+        return 2
     if args.config:
         signer = EdgeSigner.for_config(args.config, key_id=args.key_id)
         key, components = signer.key, signer.components
@@ -212,6 +243,35 @@ def _sign(args: argparse.Namespace, out: TextIO) -> int:
     else:
         flags = " ".join(f"-H '{name}: {value}'" for name, value in headers.items())
         out.write(f"curl -X {args.method} {flags} '{args.url}'\n")
+    return 0
+
+
+def _sign_jws(args: argparse.Namespace, claims: dict[str, object], out: TextIO) -> int:
+    from edgeclaims.jose import sign_jws
+    from edgeclaims.keys import decode_secret
+
+    if not args.key_id or not (args.secret or args.private_key):
+        print("a JWS needs --key-id with --secret or --private-key", file=sys.stderr)
+        return 2
+    material: bytes | Any
+    if args.secret:
+        material = decode_secret(args.secret, "--secret")
+    else:
+        material = serialization.load_pem_private_key(args.private_key.read_bytes(), password=None)
+    now = args.created if args.created is not None else int(time.time())
+    claims = {"iat": now, "exp": now + args.ttl, **claims}
+    try:
+        token = sign_jws(claims, args.key_id, args.alg, material)
+    except (ValueError, TypeError) as exc:
+        print(f"cannot sign: {exc}", file=sys.stderr)
+        return 2
+    headers = {"X-Edge-Jwt": token}
+    if args.format == "json":
+        out.write(json.dumps(headers, indent=2) + "\n")
+    elif args.format == "headers":
+        out.write(f"X-Edge-Jwt: {token}\n")
+    else:
+        out.write(f"curl -X {args.method} -H 'X-Edge-Jwt: {token}' '{args.url}'\n")
     return 0
 
 

@@ -97,6 +97,8 @@ class Engine:
         #: Lower-cased headers no application ever sees.
         self.stripped_headers: tuple[str, ...] = tuple(stripped)
         self._peers = self.config.trusted_peers
+        #: Sources with an async preparation step (JWKS fetched off the loop).
+        self._preparing = frozenset(s for s in self.sources if hasattr(s, "aprepare"))
 
     # -- deciding -------------------------------------------------------------
 
@@ -126,7 +128,15 @@ class Engine:
         return self._log(view, self._finish(view, step, first))
 
     async def adecide(self, view: RequestView) -> Outcome:
-        """Decide on a request without blocking the event loop on the replay store."""
+        """Decide on a request without blocking the event loop on I/O.
+
+        Sources that may need network I/O before verifying (a JWKS URL)
+        fetch in a worker thread first; the replay store is awaited.
+        """
+        if self._preparing:
+            source = self._select_source(view)
+            if source is not None and source in self._preparing:
+                await source.aprepare(view)  # type: ignore[attr-defined]
         step = self._verify(view)
         if isinstance(step, Outcome):
             return self._log(view, step)

@@ -222,3 +222,29 @@ def test_export_policy_is_the_policy_document(capsys: pytest.CaptureFixture[str]
     assert document == json.loads(json.dumps(load_config(config_file).policy.export()))
     status, out = run(capsys, "export-policy", "--config", str(config_file))
     assert json.loads(out) == document
+
+
+def test_jws_sign_keygen_jwks_and_verify(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    status, out = run(capsys, "keygen", "--alg", "ecdsa-p256-sha256", "--id", "es1", "--out", str(tmp_path), "--jwks")
+    assert status == 0
+    jwks = json.loads((tmp_path / "edge-es1.jwks.json").read_text())
+    assert [k["kid"] for k in jwks["keys"]] == ["es1"]
+    assert "d" not in jwks["keys"][0]
+    config = tmp_path / "jws.toml"
+    config.write_text(
+        '[edgeclaims]\n[[edgeclaims.sources]]\ntype = "jws"\nissuer = "https://edge.example.com"\n'
+        f'audience = "orders"\njwks_file = "{(tmp_path / "edge-es1.jwks.json").as_posix()}"\n'
+    )
+    claims = '{"sub":"alice","iss":"https://edge.example.com","aud":"orders"}'
+    status, out = run(capsys, "sign", "--profile", "jws", "--alg", "ES256", "--key-id", "es1",
+                      "--private-key", str(tmp_path / "edge-es1.private.pem"),
+                      "--url", "https://a.example/x", "--claims", claims, "--format", "headers")
+    assert status == 0
+    header = out.strip()
+    assert header.startswith("X-Edge-Jwt: ")
+    status, out = run(capsys, "verify", "--config", str(config), "--url", "https://a.example/x", "-H", header)
+    assert status == 0, out
+    assert "verdict: accepted — subject 'alice' via jws" in out
+    status, out = run(capsys, "verify", "--config", str(config), "--url", "https://a.example/x", "-H", header[:-3] + "AAA")
+    assert status == 1
+    assert "bad_signature" in out
