@@ -11,11 +11,11 @@ from __future__ import annotations
 
 from common import median_seconds, report
 from rbac_fixture import typical_policy_and_claims
+from tables import HMAC_KEY, NOW, ORIGIN, config_mapping
 
 from edgeclaims.config import load_config
 from edgeclaims.request import RequestView
 from edgeclaims.testing import EdgeSigner, build_wsgi_environ
-from tables import HMAC_KEY, NOW, ORIGIN, config_mapping
 
 
 def main() -> None:
