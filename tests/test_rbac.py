@@ -545,6 +545,28 @@ def test_catch_all_route_and_root() -> None:
         assert policy.requirement_for("GET", path).route == "/*"
 
 
+def test_full_memos_change_nothing(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Past the memo cap, results are computed each time, and still right."""
+    import edgeclaims.rbac.bits
+    import edgeclaims.rbac.policy
+
+    monkeypatch.setattr(edgeclaims.rbac.bits, "MEMO_LIMIT", 3)
+    monkeypatch.setattr(edgeclaims.rbac.policy, "MEMO_LIMIT", 1)
+    policy = policy_of(
+        {"eng": ["groups=eng-*"], "ops": ["groups=ops"], "flag": ["flags=true"]},
+        {"eng": ["deploy"]},
+    )
+    for round_ in range(3):
+        for n in range(10):
+            groups = [f"team-{n}", f"eng-{n}" if n % 2 else "ops", True]
+            expected = {"eng"} if n % 2 else {"ops"}
+            assert policy.roles_for({"groups": groups}) == expected, (round_, n)
+            assert policy.roles_for({"flags": [f"x{n}", True]}) == {"flag"}
+            assert policy.permissions_for(frozenset(expected)) == (
+                {"deploy"} if n % 2 else frozenset()
+            )
+
+
 # -- explain and overage ---------------------------------------------------------------
 
 
@@ -658,7 +680,9 @@ JSON = st.recursive(
     | st.integers()
     | st.floats()
     | st.text(max_size=12)
-    | st.sampled_from(["okta-admins", "editors", "audit", "realm-owner", "beta-1", "acme"]),
+    | st.sampled_from(
+        ["okta-admins", "editors", "audit", "realm-owner", "beta-1", "support-x", "acme", "3"]
+    ),
     lambda inner: (
         st.lists(inner, max_size=5)
         | st.dictionaries(st.text(max_size=8) | st.sampled_from(["roles", "id", "type"]), inner)

@@ -9,7 +9,7 @@ gives, globs compile to a regular expression both engines read the same.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import TypeGuard
 
 __all__ = [
@@ -192,13 +192,3 @@ def _take(node: Mapping[object, object], segment: str, found: list[object]) -> N
     value = node.get(segment, ABSENT)
     if value is not ABSENT:
         found.append(value)
-
-
-def texts_of(values: Iterable[object]) -> list[str]:
-    """The comparable texts of some leaf values (objects and arrays dropped)."""
-    texts = []
-    for value in values:
-        text = scalar_text(value)
-        if text is not None:
-            texts.append(text)
-    return texts

@@ -2,32 +2,23 @@
 
 :func:`compile_policy` reads the three tables once and builds a
 :class:`Policy` whose per-request methods only look things up. Rules are
-numbered into bits of one integer: a request resolves each distinct claim
-path once, sets the bit of every rule a value matches (literal patterns by
-dictionary look-up, globs by a compiled matcher), and each role then costs
-two integer tests. ``includes`` is expanded at start-up into one mask per
-role.
-"""
+numbered into bits of one integer. A request resolves each distinct claim
+path once and looks each value's text up in that path's table (literal
+patterns, plus every text a glob was once tried on, with the bits of the
+rules it satisfies); each role then costs two integer tests, and
+``includes`` was expanded at start-up into one mask per role. Memos keep
+the role and permission sets that repeat from request to request."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from functools import reduce
-from itertools import repeat
-from operator import or_
 from typing import Literal
 
 from edgeclaims.errors import ConfigurationError
+from edgeclaims.rbac.bits import MEMO_LIMIT, RuleCompiler, RuleMatcher
 from edgeclaims.rbac.explain import Explanation, explain_roles
-from edgeclaims.rbac.matching import (
-    ABSENT,
-    compile_glob,
-    is_array,
-    is_object,
-    leaf_values,
-    scalar_text,
-)
+from edgeclaims.rbac.matching import compile_glob, is_object
 from edgeclaims.rbac.routes import (
     Route,
     RouteRequirement,
@@ -38,10 +29,7 @@ from edgeclaims.rbac.routes import (
 )
 from edgeclaims.rbac.rules import (
     RESERVED_NAMES,
-    Authenticated,
-    ClaimRule,
     Condition,
-    Group,
     RoleSpec,
     include_closure,
     parse_roles,
@@ -54,22 +42,7 @@ EXPORT_FORMAT = "edgeclaims-policy"
 #: Bumped whenever the document or its meaning changes; evaluators refuse other versions.
 EXPORT_VERSION = 1
 
-# The memos (claim text → matched rules per claim path, matched rules →
-# roles, roles → permissions) hold what real traffic repeats: group names,
-# role sets. The cap bounds memory whatever claims arrive; past it, results
-# are computed and not kept.
-_MEMO_LIMIT = 2048
-
 Outcome = Literal["allow", "unauthenticated", "forbidden"]
-_SCALARS = frozenset({bool, int, float, type(None)})
-# A distinct claim path, as Policy._match walks it: (first claim name, the
-# rest of the path, memo, learns, globs). The memo maps a value's text to the
-# bits of the rules that text satisfies; it starts with the literal patterns.
-# `learns`: texts outside the memo may still match (a glob, or a pattern a
-# boolean, number or null spells), so they are worked out once and remembered.
-_Scan = tuple[
-    str, tuple[str, ...], dict[str, int], bool, tuple[tuple[Callable[[str], bool], int], ...]
-]
 
 
 @dataclass(frozen=True, slots=True)
@@ -151,15 +124,14 @@ class Policy:
     __slots__ = (
         "_closures",
         "_default",
-        "_groups",
-        "_names",
+        "_expanded",
+        "_matcher",
         "_permission_memo",
         "_permissions",
         "_public",
-        "_read_claims",
+        "_role_by_bit",
         "_role_memo",
         "_routes",
-        "_scans",
         "_specs",
         "_tests",
         "permission_names",
@@ -173,11 +145,10 @@ class Policy:
     _specs: dict[str, RoleSpec]
     _closures: dict[str, tuple[str, ...]]
     _permissions: dict[str, frozenset[str]]
-    _names: tuple[str, ...]
+    _role_by_bit: dict[int, str]
+    _expanded: dict[str, frozenset[str]]
     _tests: tuple[tuple[int, int, int], ...]
-    _scans: tuple[_Scan, ...]
-    _groups: tuple[tuple[int, bool, int], ...]
-    _read_claims: frozenset[str]
+    _matcher: RuleMatcher
     _routes: tuple[Route, ...]
     _public: tuple[Route, ...]
     _default: RouteRequirement
@@ -197,7 +168,7 @@ class Policy:
         closures = include_closure(specs)
         names = tuple(specs)
         index = {name: i for i, name in enumerate(names)}
-        bits = _RuleBits()
+        bits = RuleCompiler()
         tests = []
         for name, spec in specs.items():
             if not spec.has_rules:
@@ -211,11 +182,15 @@ class Policy:
         setter(self, "_specs", dict(specs))
         setter(self, "_closures", closures)
         setter(self, "_permissions", dict(permissions))
-        setter(self, "_names", names)
+        setter(self, "_role_by_bit", {1 << i: name for i, name in enumerate(names)})
+        # Each role's permissions together with those of every role it includes.
+        expanded = {
+            name: frozenset(p for r in closures[name] for p in permissions.get(r, ()))
+            for name in names
+        }
+        setter(self, "_expanded", expanded)
         setter(self, "_tests", tuple(tests))
-        setter(self, "_scans", bits.scans())
-        setter(self, "_groups", tuple(bits.groups))
-        setter(self, "_read_claims", frozenset(path[0] for path in bits.paths))
+        setter(self, "_matcher", bits.build())
         setter(self, "_routes", routes)
         setter(self, "_public", public)
         setter(self, "_default", default)
@@ -237,7 +212,7 @@ class Policy:
         match nothing. ``authenticated`` rules always match here, since only
         verified identities reach this call.
         """
-        matched = self._match(claims)
+        matched = self._matcher.match(claims)
         # Keyed by the matched rules: the same rules always grant the same roles.
         memo: dict[int, frozenset[str]] = self._role_memo
         roles = memo.get(matched)
@@ -246,9 +221,14 @@ class Policy:
             for any_mask, all_mask, grant in self._tests:
                 if (not any_mask or matched & any_mask) and matched & all_mask == all_mask:
                     granted |= grant
-            names = self._names
-            roles = frozenset(names[i] for i in range(len(names)) if granted >> i & 1)
-            if len(memo) < _MEMO_LIMIT:
+            by_bit = self._role_by_bit
+            found = []
+            while granted:
+                lowest = granted & -granted
+                found.append(by_bit[lowest])
+                granted ^= lowest
+            roles = frozenset(found)
+            if len(memo) < MEMO_LIMIT:
                 memo[matched] = roles
         return roles
 
@@ -257,9 +237,9 @@ class Policy:
         memo: dict[frozenset[str], frozenset[str]] = self._permission_memo
         found = memo.get(roles)
         if found is None:
-            expanded = {r for role in roles if role in self._closures for r in self._closures[role]}
-            found = frozenset(p for role in expanded for p in self._permissions.get(role, ()))
-            if len(memo) < _MEMO_LIMIT:
+            expanded = self._expanded
+            found = frozenset(p for role in roles if role in expanded for p in expanded[role])
+            if len(memo) < MEMO_LIMIT:
                 memo[frozenset(roles)] = found
         return found
 
@@ -276,59 +256,10 @@ class Policy:
         found: set[str] = set()
         names = claims.get("_claim_names")
         if is_object(names):
-            found.update(n for n in names if isinstance(n, str) and n in self._read_claims)
-        if claims.get("hasgroups") is True and "groups" in self._read_claims:
+            found.update(n for n in names if isinstance(n, str) and n in self._matcher.claim_names)
+        if claims.get("hasgroups") is True and "groups" in self._matcher.claim_names:
             found.add("groups")
         return tuple(sorted(found))
-
-    def _match(self, claims: Mapping[str, object]) -> int:
-        """Bit 0 (authenticated) plus the bit of every rule and group the claims satisfy."""
-        matched = 1
-        if not is_object(claims):
-            return matched
-        get = claims.get
-        for first, rest, memo, learns, globs in self._scans:
-            value = get(first, ABSENT)
-            if value is ABSENT:
-                continue
-            if rest:
-                if len(rest) == 1 and type(value) is dict:
-                    value = value.get(rest[0], ABSENT)  # the common case, inlined
-                    if value is ABSENT:
-                        continue
-                else:
-                    value = leaf_values(value, rest)
-            # Fast paths for the usual shapes: one string, a list of strings.
-            if type(value) is str:
-                bits = memo.get(value)
-                if bits is None:
-                    bits = _learn(memo, value, globs) if learns else 0
-                matched |= bits
-                continue
-            if type(value) is list:
-                try:
-                    # One look-up per value, all in C. A value never seen
-                    # (KeyError) or an object among them (TypeError) takes the
-                    # general path below.
-                    if learns:
-                        matched |= reduce(or_, map(memo.__getitem__, value), 0)
-                    else:
-                        matched |= reduce(or_, map(memo.get, value, repeat(0)), 0)
-                    continue
-                except (KeyError, TypeError):
-                    pass
-            leaves = (value,) if type(value) in _SCALARS or not is_array(value) else value
-            for leaf in leaves:
-                text = scalar_text(leaf)
-                if text is not None:
-                    bits = memo.get(text)
-                    if bits is None:
-                        bits = _learn(memo, text, globs) if learns else 0
-                    matched |= bits
-        for bit, is_any, mask in self._groups:
-            if (matched & mask) if is_any else (matched & mask == mask):
-                matched |= bit
-        return matched
 
     # -- routes -----------------------------------------------------------------
 
@@ -394,90 +325,9 @@ class Policy:
             "routes": [route.as_dict() for route in self._routes],
             "public_paths": [route.as_dict() for route in self._public],
             "default": self._default.as_dict(),
-            "overage_claims": sorted(self._read_claims),
+            "overage_claims": sorted(self._matcher.claim_names),
         }
 
 
 def _conditions(items: tuple[Condition, ...] | None) -> list[dict[str, object]] | None:
     return None if items is None else [item.as_dict() for item in items]
-
-
-class _RuleBits:
-    """Numbers rules and groups into bits; collects what ``Policy._match`` scans.
-
-    Bit 0 is ``authenticated``; identical rules share a bit; a group's bit
-    comes after its members', so one pass in order settles nested groups.
-    """
-
-    def __init__(self) -> None:
-        self.next = 1
-        self.rules: dict[ClaimRule, int] = {}
-        self.paths: dict[tuple[str, ...], list[ClaimRule]] = {}
-        self.groups: list[tuple[int, bool, int]] = []
-
-    def mask(self, items: tuple[Condition, ...]) -> int:
-        return sum({self.bit(item) for item in items})
-
-    def bit(self, condition: Condition) -> int:
-        if isinstance(condition, Authenticated):
-            return 1
-        if isinstance(condition, Group):
-            members = self.mask(condition.items)
-            bit = self._new()
-            self.groups.append((bit, condition.mode == "any", members))
-            return bit
-        if condition not in self.rules:
-            self.rules[condition] = self._new()
-            self.paths.setdefault(condition.path, []).append(condition)
-        return self.rules[condition]
-
-    def _new(self) -> int:
-        bit = 1 << self.next
-        self.next += 1
-        return bit
-
-    def scans(self) -> tuple[_Scan, ...]:
-        scans = []
-        for path, rules in self.paths.items():
-            globs = tuple(
-                (compile_glob(rule.pattern), self.rules[rule])
-                for rule in rules
-                if rule.op == "glob"
-            )
-            memo: dict[str, int] = {}
-            for rule in rules:
-                if rule.op == "equals":
-                    text = rule.pattern
-                    memo[text] = memo.get(text, 0) | self.rules[rule] | _glob_bits(text, globs)
-            learns = bool(globs) or any(_scalar_spelling(text) for text in memo)
-            scans.append((path[0], path[1:], memo, learns, globs))
-        return tuple(scans)
-
-
-def _scalar_spelling(pattern: str) -> bool:
-    """Whether some non-string JSON value has this text (``true``, ``null``, ``1e+21``)."""
-    if pattern in ("true", "false", "null", "NaN", "Infinity", "-Infinity"):
-        return True
-    try:
-        float(pattern)
-    except ValueError:
-        return False
-    return True
-
-
-def _glob_bits(text: str, globs: tuple[tuple[Callable[[str], bool], int], ...]) -> int:
-    found = 0
-    for match, bit in globs:
-        if match(text):
-            found |= bit
-    return found
-
-
-def _learn(
-    memo: dict[str, int], text: str, globs: tuple[tuple[Callable[[str], bool], int], ...]
-) -> int:
-    """The bits of a text not in the memo, remembered while the memo has room."""
-    bits = _glob_bits(text, globs)
-    if len(memo) < _MEMO_LIMIT:
-        memo[text] = bits
-    return bits
