@@ -21,12 +21,12 @@ import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TextIO
 
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 
-from edgeclaims.algorithms import ALGORITHMS
+from edgeclaims.algorithms import ALGORITHMS, SignKey
 from edgeclaims.config import Config, load_config
 from edgeclaims.errors import ConfigurationError
 from edgeclaims.signer import load_signing_key, sign_request
@@ -253,11 +253,17 @@ def _sign_jws(args: argparse.Namespace, claims: dict[str, object], out: TextIO) 
     if not args.key_id or not (args.secret or args.private_key):
         print("a JWS needs --key-id with --secret or --private-key", file=sys.stderr)
         return 2
-    material: bytes | Any
+    material: SignKey
     if args.secret:
         material = decode_secret(args.secret, "--secret")
     else:
-        material = serialization.load_pem_private_key(args.private_key.read_bytes(), password=None)
+        private = serialization.load_pem_private_key(args.private_key.read_bytes(), password=None)
+        if not isinstance(
+            private, ec.EllipticCurvePrivateKey | ed25519.Ed25519PrivateKey | rsa.RSAPrivateKey
+        ):
+            print(f"unsupported private key {type(private).__name__}", file=sys.stderr)
+            return 2
+        material = private
     now = args.created if args.created is not None else int(time.time())
     claims = {"iat": now, "exp": now + args.ttl, **claims}
     try:
