@@ -1,0 +1,1 @@
+"""edgeclaims sample: a Django project (settings, urls, views, wsgi, asgi)."""
