@@ -82,7 +82,7 @@ class RFC9421Source(Source):
     claims_required: bool = True
     type: str = "rfc9421"
     #: Component lists already validated (only lists that passed; bounded).
-    _checked_components: dict[tuple[structured.Item, ...], tuple[str, ...]] = field(
+    _checked_components: dict[int, tuple[tuple[structured.Item, ...], tuple[str, ...]]] = field(
         default_factory=dict, repr=False
     )
 
@@ -191,17 +191,20 @@ class RFC9421Source(Source):
         return label, inner, value.value
 
     def _check_components(self, inner: structured.InnerList) -> tuple[str, ...]:
-        # Covered components repeat from request to request: check a list once.
-        # Only lists the strict parser saw verbatim (plain strings, no
-        # parameters) are cached, so a Token that equals a string never hits.
-        if inner.canonical is None:
-            return self._validate_components(inner.items)
-        cached = self._checked_components.get(inner.items)
-        if cached is None:
-            cached = self._validate_components(inner.items)
-            if len(self._checked_components) < 64:
-                self._checked_components[inner.items] = cached
-        return cached
+        # The strict parser hands out one shared tuple per distinct list of
+        # plain-string components, so a list checked once is found again by
+        # identity. The entry keeps its tuple alive, so the id cannot be
+        # reused by another object while cached.
+        key = id(inner.items)
+        entry = self._checked_components.get(key)
+        if entry is not None and entry[0] is inner.items:
+            return entry[1]
+        components = self._validate_components(inner.items)
+        if inner.canonical is not None:
+            if len(self._checked_components) >= 64:
+                self._checked_components.clear()
+            self._checked_components[key] = (inner.items, components)
+        return components
 
     def _validate_components(self, items: tuple[structured.Item, ...]) -> tuple[str, ...]:
         components: list[str] = []
