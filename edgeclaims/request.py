@@ -144,7 +144,7 @@ class RequestView:
             query: str | None = raw_query if sep else None
             if not raw_path.startswith("/"):
                 problem = "the raw request path is not an absolute path"
-            elif unquote_to_bytes(raw_path) != route_bytes and raw_path != routed:
+            elif raw_path != routed and unquote_to_bytes(raw_path) != route_bytes:
                 # wfastcgi swaps X-Original-URL into PATH_INFO: a client that
                 # sends it makes the app serve a path nobody signed.
                 problem = "the path the application routes on differs from the request path"
@@ -163,7 +163,8 @@ class RequestView:
             authority=_authority(str(host), scheme),
             raw_path=raw_path,
             raw_query=query,
-            route_path=route_bytes.decode("utf-8", "replace") or "/",
+            route_path=(routed if routed.isascii() else route_bytes.decode("utf-8", "replace"))
+            or "/",
             peer=environ.get("REMOTE_ADDR"),
             wsgi_environ=environ,
             binding_problem=problem,
