@@ -166,7 +166,7 @@ def main() -> None:
 
 def _inner(source: RFC9421Source, view: RequestView) -> tuple[Any, tuple[str, ...]]:
     _, inner, _ = source._select_signature(view)
-    return inner, source._check_components(inner)
+    return inner, source._check_components(inner)[0]
 
 
 def _library_verify_cost() -> float:

@@ -48,6 +48,8 @@ from edgeclaims.sources import Assertion, ReplayTicket, Source, Trace
 from edgeclaims.sources.rfc9421_base import (
     DERIVED_COMPONENTS,
     KNOWN_PARAMETERS,
+    BaseStep,
+    plan_base,
     signature_base,
 )
 
@@ -82,9 +84,9 @@ class RFC9421Source(Source):
     claims_required: bool = True
     type: str = "rfc9421"
     #: Component lists already validated (only lists that passed; bounded).
-    _checked_components: dict[int, tuple[tuple[structured.Item, ...], tuple[str, ...]]] = field(
-        default_factory=dict, repr=False
-    )
+    _checked_components: dict[
+        int, tuple[tuple[structured.Item, ...], tuple[str, ...], tuple[BaseStep, ...]]
+    ] = field(default_factory=dict, repr=False)
 
     @property
     def trigger_headers(self) -> tuple[str, ...]:
@@ -115,33 +117,23 @@ class RFC9421Source(Source):
         label, inner, signature = self._select_signature(view)
         if trace:
             trace("select", f"signature {label!r} carries tag {self.tag!r}")
-        components = self._check_components(inner)
+        components, plan = self._check_components(inner)
         if trace:
             trace("coverage", "covers " + " ".join(components))
-        params = _signature_parameters(inner.params)
-        created = params.get("created")
-        key_id = params.get("keyid")
-        if not isinstance(created, int) or isinstance(created, bool):
-            raise MalformedHeader("signature parameter created is missing or not an integer")
-        if not isinstance(key_id, str) or not key_id:
-            raise MalformedHeader("signature parameter keyid is missing or not a string")
-        nonce = params.get("nonce")
-        if nonce is not None and not isinstance(nonce, str):
-            raise MalformedHeader("signature parameter nonce is not a string")
+        created, key_id, nonce, expires, alg = _signature_parameters(inner.params)
         if self.require_nonce and not nonce:
             raise MalformedHeader("signature parameter nonce is required (replay protection)")
-        self._check_time(created, params.get("expires"), now)
+        self._check_time(created, expires, now)
         if trace:
             trace("time", f"created {created}, {int(now) - created}s ago (max_age {self.max_age})")
 
         key = self.keys.get(key_id)
         if key is None:
             raise UnknownKey("no configured key has the signature's keyid")
-        alg = params.get("alg")
         if alg is not None and alg != key.alg:
             raise AlgorithmNotAllowed(f"signature alg does not match the key's {key.alg}")
 
-        base = signature_base(view, components, inner, path_form=self.path_form)
+        base = signature_base(view, components, inner, path_form=self.path_form, plan=plan)
         if trace:
             trace("key", f"keyid {key_id!r} → {key.alg}")
             trace("base", base.decode("ascii"))
@@ -190,7 +182,10 @@ class RFC9421Source(Source):
             raise MalformedHeader("the Signature member has parameters")
         return label, inner, value.value
 
-    def _check_components(self, inner: structured.InnerList) -> tuple[str, ...]:
+    def _check_components(
+        self, inner: structured.InnerList
+    ) -> tuple[tuple[str, ...], tuple[BaseStep, ...]]:
+        """The covered components, checked, and the plan of their signature base."""
         # The strict parser hands out one shared tuple per distinct list of
         # plain-string components, so a list checked once is found again by
         # identity. The entry keeps its tuple alive, so the id cannot be
@@ -198,13 +193,14 @@ class RFC9421Source(Source):
         key = id(inner.items)
         entry = self._checked_components.get(key)
         if entry is not None and entry[0] is inner.items:
-            return entry[1]
+            return entry[1], entry[2]
         components = self._validate_components(inner.items)
+        plan = plan_base(components)
         if inner.canonical is not None:
             if len(self._checked_components) >= 64:
                 self._checked_components.clear()
-            self._checked_components[key] = (inner.items, components)
-        return components
+            self._checked_components[key] = (inner.items, components, plan)
+        return components, plan
 
     def _validate_components(self, items: tuple[structured.Item, ...]) -> tuple[str, ...]:
         components: list[str] = []
@@ -299,15 +295,32 @@ def _parse_dictionary(text: str, header: str) -> dict[str, structured.Item | str
     raise AmbiguousHeader(f"{header} repeats a label or a parameter")
 
 
-def _signature_parameters(params: Mapping[str, object]) -> Mapping[str, object]:
+def _signature_parameters(
+    params: Mapping[str, object],
+) -> tuple[int, str, str | None, int | None, str | None]:
+    """``created``, ``keyid``, ``nonce``, ``expires``, ``alg``, each of its RFC 9421 type."""
     if not KNOWN_PARAMETERS.issuperset(params):
         raise UnsupportedComponent("unsupported signature parameter")
-    for name in ("keyid", "tag", "alg", "nonce"):
-        value = params.get(name)
-        # type() rather than isinstance(): a Token is a str subclass, not a string.
+    get = params.get
+    created, key_id, nonce, expires, alg = (
+        get("created"),
+        get("keyid"),
+        get("nonce"),
+        get("expires"),
+        get("alg"),
+    )
+    # type() rather than isinstance(): a Token is a str subclass and a bool
+    # an int subclass, and neither is what RFC 9421 puts here.
+    if type(created) is not int:
+        raise MalformedHeader("signature parameter created is missing or not an integer")
+    if type(key_id) is not str or not key_id:
+        raise MalformedHeader("signature parameter keyid is missing or not a string")
+    if expires is not None and type(expires) is not int:
+        raise MalformedHeader("signature parameter expires is not an integer")
+    for name, value in (("nonce", nonce), ("alg", alg), ("tag", get("tag"))):
         if value is not None and type(value) is not str:
             raise MalformedHeader(f"signature parameter {name} is not a string")
-    return params
+    return created, key_id, nonce, expires, alg  # type: ignore[return-value]
 
 
 def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:

@@ -47,9 +47,24 @@ DERIVED_COMPONENTS: dict[str, Callable[[RequestView, str], str]] = {
 }
 
 
+#: One step of a signature base: the line's prefix, how to derive the value
+#: (None for a header field), and the component's name.
+BaseStep = tuple[str, Callable[[RequestView, str], str] | None, str]
+
+
+def plan_base(components: Sequence[str]) -> tuple[BaseStep, ...]:
+    """Prepare the per-component work of a signature base once per component list."""
+    return tuple((f'"{name}": ', DERIVED_COMPONENTS.get(name), name) for name in components)
+
+
 def component_value(view: RequestView, name: str, path_form: str) -> str:
     """The value of one covered component as this request carries it."""
-    derive = DERIVED_COMPONENTS.get(name)
+    return _value(view, DERIVED_COMPONENTS.get(name), name, path_form)
+
+
+def _value(
+    view: RequestView, derive: Callable[[RequestView, str], str] | None, name: str, path_form: str
+) -> str:
     if derive is not None:
         value = derive(view, path_form)
     else:
@@ -57,7 +72,7 @@ def component_value(view: RequestView, name: str, path_form: str) -> str:
         if not values:
             raise BadSignature(f"covered header {name} is absent")
         # RFC 9421 §2.1: trim each field line, join with ", ".
-        value = ", ".join(v.strip() for v in values)
+        value = values[0].strip() if len(values) == 1 else ", ".join(v.strip() for v in values)
     if "\n" in value or "\r" in value:
         # A line break would let one value forge further lines of the base.
         raise MalformedHeader(f"component {name} contains a line break")
@@ -70,11 +85,20 @@ def signature_params(inner: structured.InnerList) -> str:
 
 
 def signature_base(
-    view: RequestView, components: Sequence[str], inner: structured.InnerList, *, path_form: str
+    view: RequestView,
+    components: Sequence[str],
+    inner: structured.InnerList,
+    *,
+    path_form: str,
+    plan: tuple[BaseStep, ...] | None = None,
 ) -> bytes:
-    """The RFC 9421 §2.5 signature base of ``view`` for these covered components."""
-    lines = [f'"{name}": {component_value(view, name, path_form)}' for name in components]
-    lines.append(f'"@signature-params": {signature_params(inner)}')
+    """The RFC 9421 §2.5 signature base of ``view`` for these covered components.
+
+    ``plan`` is ``plan_base(components)``, when the caller kept it.
+    """
+    steps = plan_base(components) if plan is None else plan
+    lines = [prefix + _value(view, derive, name, path_form) for prefix, derive, name in steps]
+    lines.append('"@signature-params": ' + structured.serialize_inner_list(inner))
     try:
         return "\n".join(lines).encode("ascii")
     except UnicodeEncodeError:
