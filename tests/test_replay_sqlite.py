@@ -10,6 +10,7 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from replay_support import FakeClock, WorkerPool
@@ -239,3 +240,35 @@ def test_a_forked_child_opens_its_own_connection(tmp_path: Path) -> None:
 def test_repr_names_the_file(tmp_path: Path) -> None:
     with SQLiteReplayStore(tmp_path / "replay.db", timeout=0.25) as store:
         assert repr(store) == f"SQLiteReplayStore({str(tmp_path / 'replay.db')!r}, timeout=0.25)"
+
+
+def _open_store_at_once(path: str, barrier: Any, results: Any) -> None:
+    from edgeclaims.replay import SQLiteReplayStore
+
+    barrier.wait()
+    try:
+        store = SQLiteReplayStore(path, timeout=0.5)
+        results.put(store.check_and_record("s", "k", "same-nonce", 60.0))
+        store.close()
+    except Exception as exc:  # reported to the parent, which fails the test
+        results.put(repr(exc))
+
+
+def test_workers_starting_together_on_a_new_file_all_open_it(tmp_path: Path) -> None:
+    # CI found it: two processes switching a fresh file to WAL at the same
+    # moment got "database is locked" at once, without SQLite's busy wait.
+    context = multiprocessing.get_context("spawn")
+    for attempt in range(3):
+        path = str(tmp_path / f"fresh-{attempt}.sqlite3")
+        barrier = context.Barrier(8)
+        results = context.Queue()
+        workers = [
+            context.Process(target=_open_store_at_once, args=(path, barrier, results))
+            for _ in range(8)
+        ]
+        for worker in workers:
+            worker.start()
+        outcomes = [results.get(timeout=60) for _ in workers]
+        for worker in workers:
+            worker.join(timeout=30)
+        assert sorted(map(str, outcomes)) == ["False"] * 7 + ["True"], outcomes

@@ -196,6 +196,23 @@ class SQLiteReplayStore(ReplayStore):
         return handle
 
     def _connect(self, wait: float) -> sqlite3.Connection:
+        # Several worker processes start at once against a new file: the
+        # switch to WAL needs an exclusive lock and SQLite answers "database
+        # is locked" at once, without its busy handler, when two connections
+        # race for it. Retry until the wait is used up.
+        deadline = time.monotonic() + wait
+        while True:
+            try:
+                return self._connect_once(wait)
+            except sqlite3.OperationalError as exc:
+                message = str(exc).lower()
+                if ("locked" not in message and "busy" not in message) or (
+                    time.monotonic() >= deadline
+                ):
+                    raise
+            time.sleep(0.01)
+
+    def _connect_once(self, wait: float) -> sqlite3.Connection:
         # isolation_level=None (autocommit): each record is one statement
         # that commits as it runs, holding the write lock for microseconds.
         # The module's implicit transactions would need a commit() per call,
@@ -210,8 +227,11 @@ class SQLiteReplayStore(ReplayStore):
         try:
             # WAL: a commit appends to the -wal file instead of rewriting the
             # database under an exclusive lock, and readers never block the
-            # writer; the mode is stored in the file, for every process.
-            (mode,) = conn.execute("PRAGMA journal_mode=WAL").fetchone()
+            # writer; the mode is stored in the file, for every process, so
+            # only the first connection has to switch it.
+            (mode,) = conn.execute("PRAGMA journal_mode").fetchone()
+            if str(mode).lower() != "wal":
+                (mode,) = conn.execute("PRAGMA journal_mode=WAL").fetchone()
             if str(mode).lower() != "wal":
                 raise sqlite3.OperationalError(f"journal_mode is {mode!r}, WAL was refused")
             # NORMAL in WAL: no fsync per commit, only at checkpoints. A power
