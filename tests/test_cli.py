@@ -200,19 +200,38 @@ def test_python_dash_m_and_demo_once() -> None:
         assert f"refused: {code}" in out
 
 
-def test_roles_explains_grants_and_refusals(capsys: pytest.CaptureFixture[str], config_file: Path) -> None:
-    status, out = run(capsys, "roles", "--config", str(config_file), "--claims", '{"sub":"a","groups":["okta-admins"]}')
+def test_roles_explains_grants_and_refusals(
+    capsys: pytest.CaptureFixture[str], config_file: Path
+) -> None:
+    status, out = run(
+        capsys,
+        "roles",
+        "--config",
+        str(config_file),
+        "--claims",
+        '{"sub":"a","groups":["okta-admins"]}',
+    )
     assert status == 0
     assert "admin" in out
     assert "okta-admins" in out
-    status, out = run(capsys, "roles", "--config", str(config_file), "--claims", '{"sub":"a","groups":["x"]}', "--json")
+    status, out = run(
+        capsys,
+        "roles",
+        "--config",
+        str(config_file),
+        "--claims",
+        '{"sub":"a","groups":["x"]}',
+        "--json",
+    )
     assert status == 0
     document = json.loads(out)
     assert document  # a structured explanation
     assert "admin" in json.dumps(document)
 
 
-def test_export_policy_is_the_policy_document(capsys: pytest.CaptureFixture[str], config_file: Path, tmp_path: Path) -> None:
+def test_export_policy_is_the_policy_document(
+    capsys: pytest.CaptureFixture[str], config_file: Path, tmp_path: Path
+) -> None:
     from edgeclaims import load_config
 
     target = tmp_path / "policy.json"
@@ -224,8 +243,20 @@ def test_export_policy_is_the_policy_document(capsys: pytest.CaptureFixture[str]
     assert json.loads(out) == document
 
 
-def test_jws_sign_keygen_jwks_and_verify(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
-    status, out = run(capsys, "keygen", "--alg", "ecdsa-p256-sha256", "--id", "es1", "--out", str(tmp_path), "--jwks")
+def test_jws_sign_keygen_jwks_and_verify(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    status, out = run(
+        capsys,
+        "keygen",
+        "--alg",
+        "ecdsa-p256-sha256",
+        "--id",
+        "es1",
+        "--out",
+        str(tmp_path),
+        "--jwks",
+    )
     assert status == 0
     jwks = json.loads((tmp_path / "edge-es1.jwks.json").read_text())
     assert [k["kid"] for k in jwks["keys"]] == ["es1"]
@@ -236,15 +267,41 @@ def test_jws_sign_keygen_jwks_and_verify(capsys: pytest.CaptureFixture[str], tmp
         f'audience = "orders"\njwks_file = "{(tmp_path / "edge-es1.jwks.json").as_posix()}"\n'
     )
     claims = '{"sub":"alice","iss":"https://edge.example.com","aud":"orders"}'
-    status, out = run(capsys, "sign", "--profile", "jws", "--alg", "ES256", "--key-id", "es1",
-                      "--private-key", str(tmp_path / "edge-es1.private.pem"),
-                      "--url", "https://a.example/x", "--claims", claims, "--format", "headers")
+    status, out = run(
+        capsys,
+        "sign",
+        "--profile",
+        "jws",
+        "--alg",
+        "ES256",
+        "--key-id",
+        "es1",
+        "--private-key",
+        str(tmp_path / "edge-es1.private.pem"),
+        "--url",
+        "https://a.example/x",
+        "--claims",
+        claims,
+        "--format",
+        "headers",
+    )
     assert status == 0
     header = out.strip()
     assert header.startswith("X-Edge-Jwt: ")
-    status, out = run(capsys, "verify", "--config", str(config), "--url", "https://a.example/x", "-H", header)
+    status, out = run(
+        capsys, "verify", "--config", str(config), "--url", "https://a.example/x", "-H", header
+    )
     assert status == 0, out
     assert "verdict: accepted — subject 'alice' via jws" in out
-    status, out = run(capsys, "verify", "--config", str(config), "--url", "https://a.example/x", "-H", header[:-3] + "AAA")
+    status, out = run(
+        capsys,
+        "verify",
+        "--config",
+        str(config),
+        "--url",
+        "https://a.example/x",
+        "-H",
+        header[:-3] + "AAA",
+    )
     assert status == 1
     assert "bad_signature" in out
