@@ -32,6 +32,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa,
 
 from edgeclaims.algorithms import SignKey, VerifyKey
 from edgeclaims.errors import MalformedHeader, TooLarge
+from edgeclaims.strict_json import decode_json_object
 
 __all__ = [
     "ALGORITHMS",
@@ -238,32 +239,6 @@ def _decode_checked(segment: bytes) -> bytes:
         return binascii.a2b_base64(segment.translate(_TO_STANDARD) + _PADDING[remainder])
     except binascii.Error:
         raise ValueError("not base64url") from None
-
-
-def _unique_members(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    result = dict(pairs)
-    if len(result) != len(pairs):
-        raise ValueError("duplicate member")
-    return result
-
-
-def _no_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not JSON")
-
-
-# Built once: json.loads with hooks would build a new decoder on every call.
-_DECODER = json.JSONDecoder(object_pairs_hook=_unique_members, parse_constant=_no_constant)
-
-
-def decode_json_object(raw: bytes, what: str) -> dict[str, Any]:
-    """A UTF-8 JSON object without duplicate members, or ``MalformedHeader``."""
-    try:
-        value = _DECODER.decode(raw.decode("utf-8"))
-    except (ValueError, RecursionError):  # UnicodeDecodeError is a ValueError
-        raise MalformedHeader(f"the {what} is not a JSON object") from None
-    if not isinstance(value, dict):
-        raise MalformedHeader(f"the {what} is not a JSON object")
-    return value
 
 
 # -- parsing -----------------------------------------------------------------------

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -52,6 +51,7 @@ from edgeclaims.sources.rfc9421_base import (
     plan_base,
     signature_base,
 )
+from edgeclaims.strict_json import decode_json_object
 
 __all__ = ["RFC9421Source", "from_table"]
 
@@ -251,13 +251,7 @@ class RFC9421Source(Source):
             raise MalformedHeader(f"{self.claims_header} is not unpadded base64url") from None
         if len(raw) > self.max_claims_bytes:
             raise TooLarge(f"{self.claims_header} exceeds {self.max_claims_bytes} bytes")
-        try:
-            claims = _CLAIMS_DECODER.decode(raw.decode("utf-8"))
-        except (ValueError, RecursionError):  # UnicodeDecodeError is a ValueError
-            raise MalformedHeader(f"{self.claims_header} is not a JSON object") from None
-        if not isinstance(claims, dict):
-            raise MalformedHeader(f"{self.claims_header} is not a JSON object")
-        return claims
+        return decode_json_object(raw, f"{self.claims_header} header")
 
     def _check_claims(self, claims: Mapping[str, Any], now: float) -> None:
         for name in ("exp", "nbf"):
@@ -323,21 +317,6 @@ def _signature_parameters(
     return created, key_id, nonce, expires, alg  # type: ignore[return-value]
 
 
-def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    # Two parsers that disagree on which duplicate wins are a classic way to
-    # smuggle a second identity past one of them: refuse duplicates.
-    result = dict(pairs)
-    if len(result) != len(pairs):
-        raise ValueError("duplicate key")
-    return result
-
-
-def _no_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not JSON")
-
-
-# Built once: json.loads with hooks would build a new decoder per call.
-_CLAIMS_DECODER = json.JSONDecoder(object_pairs_hook=_unique_keys, parse_constant=_no_constant)
 _B64URL_ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
 
 

@@ -1,0 +1,42 @@
+"""Strict JSON for identity documents: UTF-8, one object, no duplicate members.
+
+Two parsers that disagree on which duplicate member wins are a classic way to
+smuggle a second identity past one of them (the edge reads one ``sub``, the
+origin another), so a duplicate is refused, as are ``NaN`` and ``Infinity``,
+which are not JSON. Shared by the RFC 9421 claims header and JWS payloads.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from edgeclaims.errors import MalformedHeader
+
+__all__ = ["decode_json_object"]
+
+
+def _unique_members(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    result = dict(pairs)
+    if len(result) != len(pairs):
+        raise ValueError("duplicate member")
+    return result
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
+# Built once: json.loads with hooks would build a new decoder on every call.
+_DECODER = json.JSONDecoder(object_pairs_hook=_unique_members, parse_constant=_no_constant)
+
+
+def decode_json_object(raw: bytes, what: str) -> dict[str, Any]:
+    """A UTF-8 JSON object without duplicate members, or ``MalformedHeader``."""
+    try:
+        value = _DECODER.decode(raw.decode("utf-8"))
+    except (ValueError, RecursionError):  # UnicodeDecodeError is a ValueError
+        raise MalformedHeader(f"the {what} is not a JSON object") from None
+    if not isinstance(value, dict):
+        raise MalformedHeader(f"the {what} is not a JSON object")
+    return value
