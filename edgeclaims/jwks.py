@@ -1,4 +1,4 @@
-"""JWK Sets: parsing with hygiene rules, static key sets, and the cached JWKS URL client.
+"""JWK Sets: parsing with hygiene rules, static key sets, and publishing.
 
 Shared by every JWS-family source (``jws``, and the provider sources: ALB,
 IAP, Cloudflare Access, Pomerium). Each key comes out bound to exactly one
@@ -16,7 +16,7 @@ shorter than its hash, or its kid is shared with another entry (ambiguous:
 every entry with that kid is refused). A file named in the configuration is
 stricter: any refused entry is a ``ConfigurationError`` at start-up.
 
-The URL client (:class:`JWKSClient`): https only (http for loopback, for
+The URL client (:class:`edgeclaims.jwks_client.JWKSClient`): https only (http for loopback, for
 tests), short timeouts, no redirects, a bounded body; keys cached for the
 response's ``Cache-Control: max-age`` clamped to ``[cache_ttl_min,
 cache_ttl_max]``; a refetch on an unknown kid at most once per
@@ -30,53 +30,35 @@ and a lookup that still needs a fetch starts it in the background instead.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import json
-import logging
-import re
-import ssl
-import threading
-import time
-import urllib.error
-import urllib.request
-from collections import OrderedDict
-from collections.abc import Callable, Collection, Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
-from ipaddress import ip_address
 from pathlib import Path
 from typing import Any, Protocol
-from urllib.parse import urlsplit
 
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 from jwt.algorithms import ECAlgorithm, HMACAlgorithm, OKPAlgorithm, RSAAlgorithm
 
 from edgeclaims.algorithms import SignKey, VerifyKey
-from edgeclaims.errors import ConfigurationError, KeySourceUnavailable, UnknownKey
+from edgeclaims.errors import ConfigurationError, UnknownKey
 from edgeclaims.jose import ALGORITHMS
 from edgeclaims.keys import Key, key_from_jwk, public_key_kind_problem
 
 __all__ = [
-    "JWKSClient",
     "JWKSError",
     "KeyResolver",
     "KeySet",
     "StaticKeySet",
-    "check_jwks_url",
     "jwks_document",
     "load_jwks_file",
     "parse_jwks",
     "roca_vulnerable",
 ]
 
-logger = logging.getLogger("edgeclaims")
 
 #: A kid longer than this is not a key id anybody issues.
 MAX_KID_LENGTH = 256
 MAX_JWKS_KEYS = 100
-MAX_JWKS_BYTES = 256 * 1024
-#: With no keys at all, a failed fetch is retried this often (not every request).
-COLD_RETRY_SECONDS = 5.0
 _PRIVATE_MEMBERS = ("d", "p", "q", "dp", "dq", "qi", "oth")
 _KTY_FOR_KIND = {
     "secret": "oct",
@@ -322,328 +304,6 @@ class StaticKeySet:
 
     def __repr__(self) -> str:
         return f"StaticKeySet({sorted(self.keys)!r})"
-
-
-# -- the URL client --------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class _Snapshot:
-    keys: Mapping[str, Key]
-    #: Monotonic deadlines: fresh (no refetch needed), then usable (stale, if fetching fails).
-    fresh_until: float
-    usable_until: float
-
-
-class _NoRedirect(urllib.request.HTTPRedirectHandler):
-    # A redirect could lead from https to http or to another host: a JWKS
-    # endpoint is configured exactly, so a redirect is a failure.
-    def redirect_request(self, *args: Any, **kwargs: Any) -> None:
-        return None
-
-
-class _FetchFailed(Exception):
-    """The endpoint could not give a usable JWK Set (message safe to log)."""
-
-
-def check_jwks_url(url: str, where: str) -> str:
-    """Refuse anything but an https URL (or http to a loopback host, for tests)."""
-    parts = urlsplit(url)
-    host = parts.hostname or ""
-    if parts.scheme == "https" and host:
-        return url
-    if parts.scheme == "http" and host and _loopback(host):
-        return url
-    raise ConfigurationError(where, "must be an https:// URL (http:// only for a loopback host)")
-
-
-def _loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
-_MAX_AGE = re.compile(r"(?:^|,)\s*max-age\s*=\s*\"?(\d{1,10})\"?\s*(?:,|$)", re.IGNORECASE)
-_NO_STORE = re.compile(r"(?:^|,)\s*(?:no-store|no-cache)\s*(?:,|$)", re.IGNORECASE)
-
-
-class JWKSClient:
-    """Keys from a JWKS URL, cached, refreshed with limits, served stale when the endpoint fails.
-
-    Thread-safe. ``clock`` (monotonic seconds) is injectable so tests never
-    sleep. The first lookup fetches unless :meth:`refresh` ran at start-up
-    (``prefetch = true``). When cached keys have expired but may still be
-    served, the one request that finds them so refreshes them (bounded by
-    ``timeout``, at most once per ``min_refetch_interval``) while concurrent
-    requests go on with the stale keys; a request whose kid is unknown, or
-    that finds no usable keys, waits for the fetch in flight instead.
-    """
-
-    fetches = True
-
-    def __init__(
-        self,
-        url: str,
-        *,
-        algorithms: Collection[str] | None = None,
-        timeout: float = 3.0,
-        cache_ttl_min: float = 60.0,
-        cache_ttl_max: float = 86400.0,
-        min_refetch_interval: float = 60.0,
-        max_stale: float = 3600.0,
-        negative_cache_size: int = 1024,
-        max_bytes: int = MAX_JWKS_BYTES,
-        clock: Callable[[], float] = time.monotonic,
-        where: str = "jwks_url",
-    ) -> None:
-        self.url = check_jwks_url(url, where)
-        if cache_ttl_min > cache_ttl_max:
-            raise ConfigurationError(where, "cache_ttl_min is larger than cache_ttl_max")
-        self.algorithms = frozenset(algorithms) if algorithms is not None else None
-        self.timeout = timeout
-        self.cache_ttl_min = cache_ttl_min
-        self.cache_ttl_max = cache_ttl_max
-        self.min_refetch_interval = min_refetch_interval
-        self.max_stale = max_stale
-        self.max_bytes = max_bytes
-        self._clock = clock
-        parts = urlsplit(url)
-        #: For logs: never the query (it might carry a token of the IdP's).
-        self.display_url = f"{parts.scheme}://{parts.netloc}{parts.path}"
-        handlers: list[urllib.request.BaseHandler] = [
-            _NoRedirect(),
-            urllib.request.HTTPSHandler(context=ssl.create_default_context()),
-        ]
-        if _loopback(parts.hostname or ""):
-            handlers.append(urllib.request.ProxyHandler({}))  # never proxy loopback
-        self._opener = urllib.request.build_opener(*handlers)
-        self._state: _Snapshot | None = None
-        self._fetch_lock = threading.Lock()
-        self._attempts = 0
-        self._last_attempt: float | None = None
-        # kid → until when it is known to be unknown: the moment the next
-        # fetch may happen, so a rotated-in kid is never hidden longer than
-        # the rate limit itself hides it. Bounded, least recently added first out.
-        self._unknown: OrderedDict[str, float] = OrderedDict()
-        self._unknown_size = negative_cache_size
-        self._unknown_lock = threading.Lock()
-
-    def __repr__(self) -> str:
-        return f"JWKSClient({self.display_url!r})"
-
-    # -- lookups ------------------------------------------------------------------
-
-    def key_for(self, kid: str | None) -> Key:
-        """The key for ``kid``, fetching when needed (never on an event loop thread)."""
-        state = self._state
-        if state is not None and self._clock() < state.fresh_until:
-            key = _select(state.keys, kid)
-            if key is not None:
-                return key
-        return self._slow_lookup(kid)
-
-    def is_current(self, key: Key) -> bool:
-        state = self._state
-        return (
-            state is not None
-            and state.keys.get(key.id) is key
-            and self._clock() < state.usable_until
-        )
-
-    def prepare(self, kid: str | None) -> None:
-        """Do whatever fetching ``key_for(kid)`` needs, now (blocking; never raises)."""
-        with contextlib.suppress(UnknownKey, KeySourceUnavailable):
-            self.key_for(kid)
-
-    async def aprepare(self, kid: str | None) -> None:
-        """Fetch in a worker thread if ``key_for(kid)`` would need to; never blocks the loop."""
-        if self._needs_fetch(kid):
-            await asyncio.to_thread(self.prepare, kid)
-
-    def refresh(self) -> bool:
-        """Fetch now, once (start-up prefetch); True when usable keys are installed."""
-        with self._fetch_lock:
-            now = self._clock()
-            self._attempts += 1
-            self._last_attempt = now
-            return self._fetch_and_install(now)
-
-    # -- the slow path ---------------------------------------------------------------
-
-    def _slow_lookup(self, kid: str | None) -> Key:
-        now = self._clock()
-        state = self._state
-        key = _select(state.keys, kid) if state is not None else None
-        usable = state is not None and now < state.usable_until
-        if key is None and usable and kid is not None and self._known_unknown(kid, now):
-            raise UnknownKey("the JWKS has no key with the token's kid")
-        fresh = state is not None and now < state.fresh_until
-        # A fetch in flight counts too: its result may be what this lookup needs.
-        if (key is None or not fresh) and (self._may_attempt(now) or self._fetch_lock.locked()):
-            if _on_event_loop():
-                self._refresh_in_background()
-            else:
-                # Wait for a fetch in flight only when stale keys cannot answer.
-                self._refresh(wait=key is None or not usable)
-            now = self._clock()
-            state = self._state
-            key = _select(state.keys, kid) if state is not None else None
-            usable = state is not None and now < state.usable_until
-        if not usable:
-            raise KeySourceUnavailable("the JWKS endpoint failed and no usable keys are cached")
-        if key is None:
-            if kid is None:
-                raise UnknownKey("the token has no kid and the JWKS holds several keys")
-            self._remember_unknown(kid, now)
-            raise UnknownKey("the JWKS has no key with the token's kid")
-        return key
-
-    def _needs_fetch(self, kid: str | None) -> bool:
-        now = self._clock()
-        state = self._state
-        key = _select(state.keys, kid) if state is not None else None
-        if key is not None and state is not None and now < state.fresh_until:
-            return False
-        if key is None and kid is not None and state is not None and self._known_unknown(kid, now):
-            return False
-        # A fetch in flight counts: waiting for it (in a thread) beats a 503.
-        return self._fetch_lock.locked() or self._may_attempt(now)
-
-    def _known_unknown(self, kid: str, now: float) -> bool:
-        with self._unknown_lock:
-            until = self._unknown.get(kid)
-            return until is not None and now < until
-
-    def _remember_unknown(self, kid: str, now: float) -> None:
-        until = (self._last_attempt if self._last_attempt is not None else now) + (
-            self.min_refetch_interval
-        )
-        with self._unknown_lock:
-            self._unknown[kid] = until
-            self._unknown.move_to_end(kid)
-            if len(self._unknown) > self._unknown_size:
-                self._unknown.popitem(last=False)
-
-    def _may_attempt(self, now: float) -> bool:
-        if self._last_attempt is None:
-            return True
-        interval = self.min_refetch_interval
-        if self._state is None:
-            interval = min(interval, COLD_RETRY_SECONDS)
-        return now - self._last_attempt >= interval
-
-    def _refresh(self, *, wait: bool) -> None:
-        seen = self._attempts
-        acquired = (
-            self._fetch_lock.acquire(timeout=self.timeout * 2 + 1.0)
-            if wait
-            else self._fetch_lock.acquire(blocking=False)
-        )
-        if not acquired:
-            return
-        try:
-            # Single flight: whoever waited behind a fetch shares its result.
-            if self._attempts != seen:
-                return
-            now = self._clock()
-            if not self._may_attempt(now):
-                return
-            self._attempts += 1
-            self._last_attempt = now
-            self._fetch_and_install(now)
-        finally:
-            self._fetch_lock.release()
-
-    def _refresh_in_background(self) -> None:
-        if self._fetch_lock.locked():
-            return
-        threading.Thread(
-            target=self._refresh, kwargs={"wait": False}, name="edgeclaims-jwks", daemon=True
-        ).start()
-
-    def _fetch_and_install(self, now: float) -> bool:
-        """Fetch, parse and install (the caller holds the fetch lock)."""
-        try:
-            body, ttl_hint = self._download()
-            try:
-                document = json.loads(body)
-            except (ValueError, RecursionError):
-                raise _FetchFailed("the response is not JSON") from None
-            try:
-                key_set = parse_jwks(document, algorithms=self.algorithms, allow_secrets=False)
-            except JWKSError as exc:
-                raise _FetchFailed(str(exc)) from None
-            if not key_set.keys:
-                raise _FetchFailed("the JWK Set holds no usable key")
-        except _FetchFailed as exc:
-            held = "serving cached keys" if self._state is not None else "no keys cached"
-            logger.warning(
-                "edgeclaims: JWKS fetch from %s failed (%s); %s", self.display_url, exc, held
-            )
-            return False
-        for problem in key_set.problems:
-            logger.warning("edgeclaims: JWKS %s: ignored %s", self.display_url, problem)
-        ttl = min(max(ttl_hint, self.cache_ttl_min), self.cache_ttl_max)
-        self._state = _Snapshot(dict(key_set.keys), now + ttl, now + ttl + self.max_stale)
-        with self._unknown_lock:
-            self._unknown.clear()
-        return True
-
-    def _download(self) -> tuple[bytes, float]:
-        # The scheme was checked at construction (https, or http to loopback).
-        request = urllib.request.Request(  # noqa: S310
-            self.url,
-            headers={
-                "Accept": "application/jwk-set+json, application/json",
-                "User-Agent": "edgeclaims",
-            },
-        )
-        # A real deadline for the whole body, not per read: a server that
-        # trickles bytes must not hold the fetch lock for long.
-        deadline = time.monotonic() + self.timeout
-        try:
-            with self._opener.open(request, timeout=self.timeout) as response:
-                if response.status != 200:
-                    raise _FetchFailed(f"HTTP status {response.status}")
-                chunks: list[bytes] = []
-                size = 0
-                while True:
-                    chunk = response.read1(65536)
-                    if not chunk:
-                        break
-                    size += len(chunk)
-                    if size > self.max_bytes:
-                        raise _FetchFailed(f"the response exceeds {self.max_bytes} bytes")
-                    if time.monotonic() > deadline:
-                        raise _FetchFailed("the response took too long")
-                    chunks.append(chunk)
-                cache_control = response.headers.get("Cache-Control", "")
-        except urllib.error.HTTPError as exc:
-            raise _FetchFailed(f"HTTP status {exc.code}") from None
-        except (urllib.error.URLError, OSError, ValueError) as exc:
-            reason = getattr(exc, "reason", None) or type(exc).__name__
-            raise _FetchFailed(f"cannot connect: {reason}") from None
-        return b"".join(chunks), self._ttl_from(cache_control)
-
-    def _ttl_from(self, cache_control: str) -> float:
-        if _NO_STORE.search(cache_control):
-            return self.cache_ttl_min
-        match = _MAX_AGE.search(cache_control)
-        if match:
-            return float(match.group(1))
-        # No hint: five minutes, within the configured bounds.
-        return 300.0
-
-
-def _on_event_loop() -> bool:
-    try:
-        asyncio.get_running_loop()
-    except RuntimeError:
-        return False
-    return True
 
 
 # -- publishing (CLI) --------------------------------------------------------------

@@ -40,15 +40,14 @@ from edgeclaims.errors import (
 )
 from edgeclaims.jose import sign_jws
 from edgeclaims.jwks import (
-    JWKSClient,
     JWKSError,
     StaticKeySet,
-    check_jwks_url,
     jwks_document,
     load_jwks_file,
     parse_jwks,
     roca_vulnerable,
 )
+from edgeclaims.jwks_client import JWKSClient, check_jwks_url
 from edgeclaims.sources.jws import JWSSource
 
 # -- helpers ------------------------------------------------------------------------

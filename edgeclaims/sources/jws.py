@@ -66,7 +66,7 @@ Configuration keys (``[[edgeclaims.sources]]`` with ``type = "jws"``):
     with ``replay_jti`` or request binding.
 ``max_token_bytes``
     Larger tokens are refused with ``too_large`` (default 16384).
-JWKS URL settings (only with ``jwks_url``; see :class:`edgeclaims.jwks.JWKSClient`)
+JWKS URL settings (only with ``jwks_url``; see :class:`edgeclaims.jwks_client.JWKSClient`)
     ``min_refetch_interval`` (60 s between fetches for unknown kids),
     ``max_stale`` (3600 s of last-known-good keys past their lifetime when
     the endpoint fails), ``cache_ttl_min``/``cache_ttl_max`` (60 s / 86400 s
@@ -115,12 +115,12 @@ from edgeclaims.jose import (
 )
 from edgeclaims.jwks import (
     ASYMMETRIC_ALGORITHMS,
-    JWKSClient,
     KeyResolver,
     StaticKeySet,
     load_jwks_file,
     roca_vulnerable,
 )
+from edgeclaims.jwks_client import JWKSClient
 from edgeclaims.keys import Key, load_key
 from edgeclaims.request import RequestView
 from edgeclaims.settings import Table
