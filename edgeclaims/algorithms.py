@@ -1,4 +1,4 @@
-"""The RFC 9421 signature algorithms (§3.3), over ``cryptography``.
+"""Signature algorithms over ``cryptography``: RFC 9421 (§3.3) and JWS (RFC 7518) names.
 
 Each algorithm knows which kind of key it takes, so a key configured for
 ``hmac-sha256`` can never be used as an ECDSA key and the other way round.
@@ -9,14 +9,21 @@ key's configuration (RFC 9421 §7.3.6).
 from __future__ import annotations
 
 import hmac
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa, utils
 
-__all__ = ["ALGORITHMS", "MIN_HMAC_SECRET_BYTES", "MIN_RSA_BITS", "Algorithm"]
+__all__ = [
+    "ALGORITHMS",
+    "JOSE_ALGORITHMS",
+    "MIN_HMAC_SECRET_BYTES",
+    "MIN_RSA_BITS",
+    "Algorithm",
+]
 
 MIN_HMAC_SECRET_BYTES = 32
 MIN_RSA_BITS = 2048
@@ -27,58 +34,107 @@ SignKey = bytes | ec.EllipticCurvePrivateKey | ed25519.Ed25519PrivateKey | rsa.R
 
 @dataclass(frozen=True)
 class Algorithm:
-    """One RFC 9421 algorithm: the key kind it accepts and how it signs and verifies."""
+    """One signature algorithm: the key kind it accepts and how it signs and verifies."""
 
     name: str
     #: "secret", "ec-p256", "ed25519" or "rsa" — what kind of material a key needs.
     key_kind: str
     verify: Callable[[VerifyKey, bytes, bytes], bool]
     sign: Callable[[SignKey, bytes], bytes]
+    #: For HMAC: the shortest secret allowed (RFC 7518 §3.2: at least the hash size).
+    min_secret_bytes: int = 0
 
 
-def _hmac_sha256_verify(key: VerifyKey, message: bytes, signature: bytes) -> bool:
-    assert isinstance(key, bytes)
-    expected = hmac.digest(key, message, "sha256")
-    # compare_digest is constant-time for equal lengths and refuses a
-    # truncated tag outright (Wycheproof's tagSize 128 cases).
-    return hmac.compare_digest(expected, signature)
+# -- primitives, by JOSE name (RFC 7518 §3, RFC 8037) ---------------------------
 
 
-def _hmac_sha256_sign(key: SignKey, message: bytes) -> bytes:
-    assert isinstance(key, bytes)
-    return hmac.digest(key, message, "sha256")
+def _hmac(digest: str) -> tuple[Callable[[VerifyKey, bytes, bytes], bool], Callable[..., bytes]]:
+    def verify(key: VerifyKey, message: bytes, signature: bytes) -> bool:
+        if not isinstance(key, bytes):
+            return False
+        # compare_digest: constant time, and a truncated tag never matches.
+        return hmac.compare_digest(hmac.digest(key, message, digest), signature)
+
+    def sign(key: SignKey, message: bytes) -> bytes:
+        if not isinstance(key, bytes):
+            raise TypeError("an HMAC algorithm needs a secret (bytes)")
+        return hmac.digest(key, message, digest)
+
+    return verify, sign
 
 
-_P256_ORDER_BYTES = 32
+def _rsa(
+    pad: Callable[[hashes.HashAlgorithm], padding.AsymmetricPadding], hash_type: type[Any]
+) -> tuple[Callable[[VerifyKey, bytes, bytes], bool], Callable[..., bytes]]:
+    hash_algorithm: hashes.HashAlgorithm = hash_type()
+    scheme = pad(hash_algorithm)
+
+    def verify(key: VerifyKey, message: bytes, signature: bytes) -> bool:
+        if not isinstance(key, rsa.RSAPublicKey):
+            return False
+        # RFC 8017 §8.2.2 step 1: the signature is exactly k octets. Leading
+        # zeros added or removed (Wycheproof) are a different signature.
+        if len(signature) != (key.key_size + 7) // 8:
+            return False
+        try:
+            key.verify(signature, message, scheme, hash_algorithm)
+        except InvalidSignature:
+            return False
+        return True
+
+    def sign(key: SignKey, message: bytes) -> bytes:
+        if not isinstance(key, rsa.RSAPrivateKey):
+            raise TypeError("an RSA algorithm needs an RSA private key")
+        return key.sign(message, scheme, hash_algorithm)
+
+    return verify, sign
 
 
-def _ecdsa_p256_verify(key: VerifyKey, message: bytes, signature: bytes) -> bool:
-    assert isinstance(key, ec.EllipticCurvePublicKey)
-    # RFC 9421 §3.3.4: the signature is r‖s, each 32 bytes big-endian
-    # (IEEE P1363), not DER.
-    if len(signature) != 2 * _P256_ORDER_BYTES:
+def _pkcs1(_: hashes.HashAlgorithm) -> padding.AsymmetricPadding:
+    return padding.PKCS1v15()
+
+
+def _pss(hash_algorithm: hashes.HashAlgorithm) -> padding.AsymmetricPadding:
+    # RFC 7518 §3.5: MGF1 with the same hash, salt as long as the hash output.
+    return padding.PSS(mgf=padding.MGF1(hash_algorithm), salt_length=hash_algorithm.digest_size)
+
+
+def _ecdsa(
+    curve: type[ec.EllipticCurve], hash_type: type[Any], size: int
+) -> tuple[Callable[[VerifyKey, bytes, bytes], bool], Callable[..., bytes]]:
+    scheme = ec.ECDSA(hash_type())
+    curve_name = curve().name
+
+    def verify(key: VerifyKey, message: bytes, signature: bytes) -> bool:
+        if not isinstance(key, ec.EllipticCurvePublicKey) or key.curve.name != curve_name:
+            return False
+        # RFC 7518 §3.4: r‖s, each exactly `size` octets (P1363), never DER.
+        if len(signature) != 2 * size:
+            return False
+        r = int.from_bytes(signature[:size], "big")
+        s = int.from_bytes(signature[size:], "big")
+        # r = 0 or s = 0 is the "psychic signature" (CVE-2022-21449 class);
+        # cryptography refuses it too, but it costs nothing to say so here.
+        if r == 0 or s == 0:
+            return False
+        try:
+            key.verify(utils.encode_dss_signature(r, s), message, scheme)
+        except InvalidSignature:
+            return False
+        return True
+
+    def sign(key: SignKey, message: bytes) -> bytes:
+        if not isinstance(key, ec.EllipticCurvePrivateKey) or key.curve.name != curve_name:
+            raise TypeError(f"this algorithm needs a {curve_name} private key")
+        r, s = utils.decode_dss_signature(key.sign(message, scheme))
+        return r.to_bytes(size, "big") + s.to_bytes(size, "big")
+
+    return verify, sign
+
+
+def _eddsa_verify(key: VerifyKey, message: bytes, signature: bytes) -> bool:
+    if not isinstance(key, ed25519.Ed25519PublicKey):
         return False
-    r = int.from_bytes(signature[:_P256_ORDER_BYTES], "big")
-    s = int.from_bytes(signature[_P256_ORDER_BYTES:], "big")
-    # r = 0 or s = 0 is never valid (the "psychic signature" class);
-    # cryptography refuses it too, but the check costs nothing.
-    if r == 0 or s == 0:
-        return False
-    try:
-        key.verify(utils.encode_dss_signature(r, s), message, ec.ECDSA(hashes.SHA256()))
-    except InvalidSignature:
-        return False
-    return True
-
-
-def _ecdsa_p256_sign(key: SignKey, message: bytes) -> bytes:
-    assert isinstance(key, ec.EllipticCurvePrivateKey)
-    r, s = utils.decode_dss_signature(key.sign(message, ec.ECDSA(hashes.SHA256())))
-    return r.to_bytes(_P256_ORDER_BYTES, "big") + s.to_bytes(_P256_ORDER_BYTES, "big")
-
-
-def _ed25519_verify(key: VerifyKey, message: bytes, signature: bytes) -> bool:
-    assert isinstance(key, ed25519.Ed25519PublicKey)
     try:
         key.verify(signature, message)
     except InvalidSignature:
@@ -86,50 +142,58 @@ def _ed25519_verify(key: VerifyKey, message: bytes, signature: bytes) -> bool:
     return True
 
 
-def _ed25519_sign(key: SignKey, message: bytes) -> bytes:
-    assert isinstance(key, ed25519.Ed25519PrivateKey)
+def _eddsa_sign(key: SignKey, message: bytes) -> bytes:
+    if not isinstance(key, ed25519.Ed25519PrivateKey):
+        raise TypeError("EdDSA needs an Ed25519 private key")
     return key.sign(message)
 
 
-# RFC 9421 §3.3.1: RSASSA-PSS with SHA-512, MGF1 SHA-512, salt of 64 bytes.
-_PSS = padding.PSS(mgf=padding.MGF1(hashes.SHA512()), salt_length=64)
+def _build() -> dict[str, Algorithm]:
+    table: list[Algorithm] = []
+    for bits, hash_type, minimum in (
+        (256, hashes.SHA256, 32),
+        (384, hashes.SHA384, 48),
+        (512, hashes.SHA512, 64),
+    ):
+        verify, sign = _hmac(f"sha{bits}")
+        table.append(Algorithm(f"HS{bits}", "secret", verify, sign, minimum))
+        verify, sign = _rsa(_pkcs1, hash_type)
+        table.append(Algorithm(f"RS{bits}", "rsa", verify, sign))
+        verify, sign = _rsa(_pss, hash_type)
+        table.append(Algorithm(f"PS{bits}", "rsa", verify, sign))
+    for name, curve, hash_type, size, kind in (
+        ("ES256", ec.SECP256R1, hashes.SHA256, 32, "ec-p256"),
+        ("ES384", ec.SECP384R1, hashes.SHA384, 48, "ec-p384"),
+        ("ES512", ec.SECP521R1, hashes.SHA512, 66, "ec-p521"),
+    ):
+        verify, sign = _ecdsa(curve, hash_type, size)
+        table.append(Algorithm(name, kind, verify, sign))
+    table.append(Algorithm("EdDSA", "ed25519", _eddsa_verify, _eddsa_sign))
+    return {algorithm.name: algorithm for algorithm in table}
 
 
-def _rsa_pss_verify(key: VerifyKey, message: bytes, signature: bytes) -> bool:
-    assert isinstance(key, rsa.RSAPublicKey)
-    try:
-        key.verify(signature, message, _PSS, hashes.SHA512())
-    except InvalidSignature:
-        return False
-    return True
+#: Every JWS algorithm edgeclaims verifies, by JOSE name. ``none`` is not one.
+JOSE_ALGORITHMS: Mapping[str, Algorithm] = _build()
 
 
-def _rsa_pss_sign(key: SignKey, message: bytes) -> bytes:
-    assert isinstance(key, rsa.RSAPrivateKey)
-    return key.sign(message, _PSS, hashes.SHA512())
+#: RFC 9421 names (§3.3) for the same primitives: one implementation of each
+#: algorithm serves both wire formats. RSASSA-PSS with SHA-512 here is
+#: PS512's (MGF1 SHA-512, 64-byte salt), ECDSA is raw r‖s in both.
+_RFC9421_AS_JOSE = {
+    "hmac-sha256": "HS256",
+    "ecdsa-p256-sha256": "ES256",
+    "ed25519": "EdDSA",
+    "rsa-pss-sha512": "PS512",
+    "rsa-v1_5-sha256": "RS256",
+}
 
-
-def _rsa_v15_verify(key: VerifyKey, message: bytes, signature: bytes) -> bool:
-    assert isinstance(key, rsa.RSAPublicKey)
-    try:
-        key.verify(signature, message, padding.PKCS1v15(), hashes.SHA256())
-    except InvalidSignature:
-        return False
-    return True
-
-
-def _rsa_v15_sign(key: SignKey, message: bytes) -> bytes:
-    assert isinstance(key, rsa.RSAPrivateKey)
-    return key.sign(message, padding.PKCS1v15(), hashes.SHA256())
-
-
+#: The RFC 9421 algorithms, by their RFC 9421 names.
 ALGORITHMS: dict[str, Algorithm] = {
-    algorithm.name: algorithm
-    for algorithm in (
-        Algorithm("hmac-sha256", "secret", _hmac_sha256_verify, _hmac_sha256_sign),
-        Algorithm("ecdsa-p256-sha256", "ec-p256", _ecdsa_p256_verify, _ecdsa_p256_sign),
-        Algorithm("ed25519", "ed25519", _ed25519_verify, _ed25519_sign),
-        Algorithm("rsa-pss-sha512", "rsa", _rsa_pss_verify, _rsa_pss_sign),
-        Algorithm("rsa-v1_5-sha256", "rsa", _rsa_v15_verify, _rsa_v15_sign),
+    name: Algorithm(
+        name,
+        JOSE_ALGORITHMS[jose].key_kind,
+        JOSE_ALGORITHMS[jose].verify,
+        JOSE_ALGORITHMS[jose].sign,
     )
+    for name, jose in _RFC9421_AS_JOSE.items()
 }

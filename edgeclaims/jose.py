@@ -19,18 +19,14 @@ from __future__ import annotations
 
 import base64
 import binascii
-import hmac
 import json
 import re
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from collections.abc import Mapping
 from typing import Any, NamedTuple
 
-from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa, utils
-
-from edgeclaims.algorithms import SignKey, VerifyKey
+from edgeclaims.algorithms import JOSE_ALGORITHMS as ALGORITHMS
+from edgeclaims.algorithms import Algorithm as JOSEAlgorithm
+from edgeclaims.algorithms import SignKey
 from edgeclaims.errors import MalformedHeader, TooLarge
 from edgeclaims.strict_json import decode_json_object
 
@@ -58,150 +54,6 @@ _TO_STANDARD = bytes.maketrans(b"-_", b"+/")
 _UNUSED_BITS = {2: 0b1111, 3: 0b11}
 _VALUES = {char: value for value, char in enumerate(_ALPHABET)}
 _PADDING = {0: b"", 2: b"==", 3: b"="}
-
-
-# -- algorithms ----------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class JOSEAlgorithm:
-    """One JWS algorithm (RFC 7518 §3, RFC 8037): its key kind and primitives."""
-
-    name: str
-    #: "secret", "rsa", "ec-p256", "ec-p384", "ec-p521" or "ed25519".
-    key_kind: str
-    verify: Callable[[VerifyKey, bytes, bytes], bool]
-    sign: Callable[[SignKey, bytes], bytes]
-    #: For HMAC: the shortest secret allowed (RFC 7518 §3.2: at least the hash size).
-    min_secret_bytes: int = 0
-
-
-def _hmac(digest: str) -> tuple[Callable[[VerifyKey, bytes, bytes], bool], Callable[..., bytes]]:
-    def verify(key: VerifyKey, message: bytes, signature: bytes) -> bool:
-        if not isinstance(key, bytes):
-            return False
-        # compare_digest: constant time, and a truncated tag never matches.
-        return hmac.compare_digest(hmac.digest(key, message, digest), signature)
-
-    def sign(key: SignKey, message: bytes) -> bytes:
-        if not isinstance(key, bytes):
-            raise TypeError("an HMAC algorithm needs a secret (bytes)")
-        return hmac.digest(key, message, digest)
-
-    return verify, sign
-
-
-def _rsa(
-    pad: Callable[[hashes.HashAlgorithm], padding.AsymmetricPadding], hash_type: type[Any]
-) -> tuple[Callable[[VerifyKey, bytes, bytes], bool], Callable[..., bytes]]:
-    hash_algorithm: hashes.HashAlgorithm = hash_type()
-    scheme = pad(hash_algorithm)
-
-    def verify(key: VerifyKey, message: bytes, signature: bytes) -> bool:
-        if not isinstance(key, rsa.RSAPublicKey):
-            return False
-        # RFC 8017 §8.2.2 step 1: the signature is exactly k octets. Leading
-        # zeros added or removed (Wycheproof) are a different signature.
-        if len(signature) != (key.key_size + 7) // 8:
-            return False
-        try:
-            key.verify(signature, message, scheme, hash_algorithm)
-        except InvalidSignature:
-            return False
-        return True
-
-    def sign(key: SignKey, message: bytes) -> bytes:
-        if not isinstance(key, rsa.RSAPrivateKey):
-            raise TypeError("an RSA algorithm needs an RSA private key")
-        return key.sign(message, scheme, hash_algorithm)
-
-    return verify, sign
-
-
-def _pkcs1(_: hashes.HashAlgorithm) -> padding.AsymmetricPadding:
-    return padding.PKCS1v15()
-
-
-def _pss(hash_algorithm: hashes.HashAlgorithm) -> padding.AsymmetricPadding:
-    # RFC 7518 §3.5: MGF1 with the same hash, salt as long as the hash output.
-    return padding.PSS(mgf=padding.MGF1(hash_algorithm), salt_length=hash_algorithm.digest_size)
-
-
-def _ecdsa(
-    curve: type[ec.EllipticCurve], hash_type: type[Any], size: int
-) -> tuple[Callable[[VerifyKey, bytes, bytes], bool], Callable[..., bytes]]:
-    scheme = ec.ECDSA(hash_type())
-    curve_name = curve().name
-
-    def verify(key: VerifyKey, message: bytes, signature: bytes) -> bool:
-        if not isinstance(key, ec.EllipticCurvePublicKey) or key.curve.name != curve_name:
-            return False
-        # RFC 7518 §3.4: r‖s, each exactly `size` octets (P1363), never DER.
-        if len(signature) != 2 * size:
-            return False
-        r = int.from_bytes(signature[:size], "big")
-        s = int.from_bytes(signature[size:], "big")
-        # r = 0 or s = 0 is the "psychic signature" (CVE-2022-21449 class);
-        # cryptography refuses it too, but it costs nothing to say so here.
-        if r == 0 or s == 0:
-            return False
-        try:
-            key.verify(utils.encode_dss_signature(r, s), message, scheme)
-        except InvalidSignature:
-            return False
-        return True
-
-    def sign(key: SignKey, message: bytes) -> bytes:
-        if not isinstance(key, ec.EllipticCurvePrivateKey) or key.curve.name != curve_name:
-            raise TypeError(f"this algorithm needs a {curve_name} private key")
-        r, s = utils.decode_dss_signature(key.sign(message, scheme))
-        return r.to_bytes(size, "big") + s.to_bytes(size, "big")
-
-    return verify, sign
-
-
-def _eddsa_verify(key: VerifyKey, message: bytes, signature: bytes) -> bool:
-    if not isinstance(key, ed25519.Ed25519PublicKey):
-        return False
-    try:
-        key.verify(signature, message)
-    except InvalidSignature:
-        return False
-    return True
-
-
-def _eddsa_sign(key: SignKey, message: bytes) -> bytes:
-    if not isinstance(key, ed25519.Ed25519PrivateKey):
-        raise TypeError("EdDSA needs an Ed25519 private key")
-    return key.sign(message)
-
-
-def _build() -> dict[str, JOSEAlgorithm]:
-    table: list[JOSEAlgorithm] = []
-    for bits, hash_type, minimum in (
-        (256, hashes.SHA256, 32),
-        (384, hashes.SHA384, 48),
-        (512, hashes.SHA512, 64),
-    ):
-        verify, sign = _hmac(f"sha{bits}")
-        table.append(JOSEAlgorithm(f"HS{bits}", "secret", verify, sign, minimum))
-        verify, sign = _rsa(_pkcs1, hash_type)
-        table.append(JOSEAlgorithm(f"RS{bits}", "rsa", verify, sign))
-        verify, sign = _rsa(_pss, hash_type)
-        table.append(JOSEAlgorithm(f"PS{bits}", "rsa", verify, sign))
-    for name, curve, hash_type, size, kind in (
-        ("ES256", ec.SECP256R1, hashes.SHA256, 32, "ec-p256"),
-        ("ES384", ec.SECP384R1, hashes.SHA384, 48, "ec-p384"),
-        ("ES512", ec.SECP521R1, hashes.SHA512, 66, "ec-p521"),
-    ):
-        verify, sign = _ecdsa(curve, hash_type, size)
-        table.append(JOSEAlgorithm(name, kind, verify, sign))
-    table.append(JOSEAlgorithm("EdDSA", "ed25519", _eddsa_verify, _eddsa_sign))
-    return {algorithm.name: algorithm for algorithm in table}
-
-
-#: Every JWS algorithm edgeclaims verifies, by JOSE name. ``none`` is not one.
-ALGORITHMS: Mapping[str, JOSEAlgorithm] = _build()
 
 
 # -- base64url and JSON ----------------------------------------------------------
