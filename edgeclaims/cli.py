@@ -82,7 +82,7 @@ def _parser() -> argparse.ArgumentParser:
     sign.add_argument("--private-key", type=Path, help="PEM private key file (asymmetric algs)")
     sign.add_argument("--method", default="GET")
     sign.add_argument("--url", required=True, help="absolute URL as the origin receives it")
-    sign.add_argument("--claims", required=True, help="claims as a JSON object")
+    sign.add_argument("--claims", required=True, help="claims as a JSON object, or @file.json")
     sign.add_argument("--created", type=int, help="Unix time (default: now)")
     sign.add_argument("--nonce")
     sign.add_argument("--path-form", choices=("exact", "normalized"), default="exact")
@@ -198,13 +198,8 @@ def _sign(args: argparse.Namespace, out: TextIO) -> int:
     from edgeclaims.keys import decode_secret
     from edgeclaims.testing import EdgeSigner
 
-    try:
-        claims = json.loads(args.claims)
-    except ValueError:
-        print("--claims is not JSON", file=sys.stderr)
-        return 2
-    if not isinstance(claims, dict):
-        print("--claims must be a JSON object", file=sys.stderr)
+    claims = _read_claims(args.claims)
+    if claims is None:
         return 2
     if args.profile == "jws":
         return _sign_jws(args, claims, out)
@@ -236,13 +231,7 @@ def _sign(args: argparse.Namespace, out: TextIO) -> int:
         nonce=args.nonce,
         path_form=path_form,
     )
-    if args.format == "json":
-        out.write(json.dumps(headers, indent=2) + "\n")
-    elif args.format == "headers":
-        out.writelines(f"{name}: {value}\n" for name, value in headers.items())
-    else:
-        flags = " ".join(f"-H '{name}: {value}'" for name, value in headers.items())
-        out.write(f"curl -X {args.method} {flags} '{args.url}'\n")
+    _print_headers(args, headers, out)
     return 0
 
 
@@ -271,14 +260,34 @@ def _sign_jws(args: argparse.Namespace, claims: dict[str, object], out: TextIO) 
     except (ValueError, TypeError) as exc:
         print(f"cannot sign: {exc}", file=sys.stderr)
         return 2
-    headers = {"X-Edge-Jwt": token}
+    _print_headers(args, {"X-Edge-Jwt": token}, out)
+    return 0
+
+
+def _read_claims(text: str) -> dict[str, object] | None:
+    """``--claims``: a JSON object, or ``@file.json``; None (and a message) otherwise."""
+    if text.startswith("@"):
+        text = Path(text[1:]).read_text(encoding="utf-8")
+    try:
+        claims = json.loads(text)
+    except ValueError:
+        print("--claims is not JSON", file=sys.stderr)
+        return None
+    if not isinstance(claims, dict):
+        print("--claims must be a JSON object", file=sys.stderr)
+        return None
+    return claims
+
+
+def _print_headers(args: argparse.Namespace, headers: dict[str, str], out: TextIO) -> None:
+    """Signed headers as JSON, as header lines, or as a ready ``curl`` command."""
     if args.format == "json":
         out.write(json.dumps(headers, indent=2) + "\n")
     elif args.format == "headers":
-        out.write(f"X-Edge-Jwt: {token}\n")
+        out.writelines(f"{name}: {value}\n" for name, value in headers.items())
     else:
-        out.write(f"curl -X {args.method} -H 'X-Edge-Jwt: {token}' '{args.url}'\n")
-    return 0
+        flags = " ".join(f"-H '{name}: {value}'" for name, value in headers.items())
+        out.write(f"curl -X {args.method} {flags} '{args.url}'\n")
 
 
 # -- verify ----------------------------------------------------------------------------
@@ -363,16 +372,8 @@ def config_warnings(config: Config) -> list[str]:
 
 def _roles(args: argparse.Namespace, out: TextIO) -> int:
     config = load_config(args.config)
-    text: str = args.claims
-    if text.startswith("@"):
-        text = Path(text[1:]).read_text(encoding="utf-8")
-    try:
-        claims = json.loads(text)
-    except ValueError:
-        print("--claims is not JSON", file=sys.stderr)
-        return 2
-    if not isinstance(claims, dict):
-        print("--claims must be a JSON object", file=sys.stderr)
+    claims = _read_claims(args.claims)
+    if claims is None:
         return 2
     explanation = config.policy.explain(claims)
     if args.json:
