@@ -25,7 +25,6 @@ from tables import EC_KEY, EC_PRIVATE, HMAC_KEY, HMAC_SECRET, NOW, ORIGIN, VIEWE
 from edgeclaims.config import load_config
 from edgeclaims.request import RequestView
 from edgeclaims.sources.rfc9421 import RFC9421Source
-from edgeclaims.sources.rfc9421_base import signature_base
 from edgeclaims.testing import EdgeSigner, build_wsgi_environ
 from edgeclaims.wsgi import EdgeClaimsMiddleware
 
@@ -83,8 +82,7 @@ def main() -> None:
     )
 
     # The raw primitives over the very same signature base.
-    inner, components = _inner(hmac_source, hmac_view)
-    base = signature_base(hmac_view, components, inner, path_form="exact")
+    base = _signature_base(hmac_source, hmac_view)
     tag = hmac.new(HMAC_SECRET, base, hashlib.sha256).digest()
     rows.append(
         (
@@ -96,8 +94,7 @@ def main() -> None:
             ),
         )
     )
-    ec_inner, ec_components = _inner(ec_source, ec_view)
-    ec_base = signature_base(ec_view, ec_components, ec_inner, path_form="exact")
+    ec_base = _signature_base(ec_source, ec_view)
     der = EC_PRIVATE.sign(ec_base, ec.ECDSA(hashes.SHA256()))
     rows.append(
         (
@@ -164,9 +161,10 @@ def main() -> None:
     )
 
 
-def _inner(source: RFC9421Source, view: RequestView) -> tuple[Any, tuple[str, ...]]:
-    _, inner, _ = source._select_signature(view)
-    return inner, source._check_components(inner)[0]
+def _signature_base(source: RFC9421Source, view: RequestView) -> bytes:
+    steps: dict[str, str] = {}
+    source.verify(view, NOW, steps.__setitem__)
+    return steps["base"].encode("ascii")
 
 
 def _library_verify_cost() -> float:

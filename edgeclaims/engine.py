@@ -62,13 +62,9 @@ class Outcome(NamedTuple):
         return error.code if error else None
 
 
-class _Pending(NamedTuple):
-    """A verified assertion waiting for its replay check."""
-
-    source: Source
-    assertion: Assertion
-    route_kind: str
-    requirement: Any
+#: A verified assertion waiting for its replay check: (source, assertion,
+#: route requirement). A plain tuple: this is every request's path.
+_Pending = tuple[Source, Assertion, Any]
 
 
 class Engine:
@@ -97,6 +93,7 @@ class Engine:
         #: Lower-cased headers no application ever sees.
         self.stripped_headers: tuple[str, ...] = tuple(stripped)
         self._peers = self.config.trusted_peers
+        self._triggers = tuple((source, source.trigger_headers) for source in self.sources)
         #: Sources with an async preparation step (JWKS fetched off the loop).
         self._preparing = frozenset(s for s in self.sources if hasattr(s, "aprepare"))
 
@@ -108,11 +105,11 @@ class Engine:
         if isinstance(step, Outcome):
             return self._log(view, step)
         first: bool | VerificationError = True
-        ticket = step.assertion.replay
+        ticket = step[1].replay
         if ticket is not None and self.replay is not None:
             try:
                 first = self.replay.check_and_record(
-                    step.source.name, ticket.key_id, ticket.nonce, ticket.ttl
+                    step[0].name, ticket.key_id, ticket.nonce, ticket.ttl
                 )
             except ReplayStoreUnavailable as exc:
                 first = exc
@@ -125,7 +122,7 @@ class Engine:
                     else "unavailable"
                 )
                 trace("replay", f"{self.replay.name} store: {said}")
-        return self._log(view, self._finish(view, step, first))
+        return self._log(view, self._finish(step, first))
 
     async def adecide(self, view: RequestView) -> Outcome:
         """Decide on a request without blocking the event loop on I/O.
@@ -141,15 +138,15 @@ class Engine:
         if isinstance(step, Outcome):
             return self._log(view, step)
         first: bool | VerificationError = True
-        ticket = step.assertion.replay
+        ticket = step[1].replay
         if ticket is not None and self.replay is not None:
             try:
                 first = await self.replay.acheck_and_record(
-                    step.source.name, ticket.key_id, ticket.nonce, ticket.ttl
+                    step[0].name, ticket.key_id, ticket.nonce, ticket.ttl
                 )
             except ReplayStoreUnavailable as exc:
                 first = exc
-        return self._log(view, self._finish(view, step, first))
+        return self._log(view, self._finish(step, first))
 
     def _verify(self, view: RequestView, trace: Trace | None = None) -> Outcome | _Pending:
         requirement = self.policy.requirement_for(view.method, view.route_path)
@@ -184,29 +181,19 @@ class Engine:
                 frame.lineno,
             )
             return self._refuse(MalformedHeader("the identity header could not be processed"))
-        return _Pending(source, assertion, requirement.kind, requirement)
+        return source, assertion, requirement
 
-    def _finish(
-        self, view: RequestView, step: _Pending, first: bool | VerificationError
-    ) -> Outcome:
-        source, assertion = step.source, step.assertion
-        if isinstance(first, VerificationError):
-            if self.config.replay.on_error != "allow":
-                return self._refuse(first, source=source.name, key_id=assertion.key_id)
-            logger.error(
-                "edgeclaims: replay store unavailable, request ALLOWED without replay check "
-                "(replay.on_error = 'allow')"
-            )
-        elif not first:
-            return self._refuse(
-                Replayed("this signature was already used"),
-                source=source.name,
-                key_id=assertion.key_id,
-            )
+    def _finish(self, step: _Pending, first: bool | VerificationError) -> Outcome:
+        source, assertion, requirement = step
+        if first is not True:
+            refusal = self._replay_refusal(first)
+            if refusal is not None:
+                return self._refuse(refusal, source=source.name, key_id=assertion.key_id)
         claims = assertion.claims
-        roles = self.policy.roles_for(claims)
-        permissions = self.policy.permissions_for(roles)
-        overage = self.policy.overage(claims)
+        policy = self.policy
+        roles = policy.roles_for(claims)
+        permissions = policy.permissions_for(roles)
+        overage = policy.overage(claims)
         if overage:
             logger.warning(
                 "edgeclaims: claims %s were left out by the identity provider (overage); "
@@ -215,19 +202,31 @@ class Engine:
             )
         subject = claims.get("sub")
         identity = Identity(
-            subject=subject if isinstance(subject, str) else "",
-            claims=claims,
-            roles=roles,
-            permissions=permissions,
-            source=source.name,
-            key_id=assertion.key_id,
+            subject if isinstance(subject, str) else "",
+            claims,
+            roles,
+            permissions,
+            source.name,
+            assertion.key_id,
         )
-        if step.route_kind != "public" and not step.requirement.allows(roles, permissions):
+        if requirement.kind != "public" and not requirement.allows(roles, permissions):
             refusal = Forbidden("the identity lacks a role or permission this route requires")
             if self.monitor:
                 return Outcome(identity, None, refusal, source.name, assertion.key_id)
             return Outcome(identity, refusal, None, source.name, assertion.key_id)
         return Outcome(identity, None, None, source.name, assertion.key_id)
+
+    def _replay_refusal(self, first: bool | VerificationError) -> VerificationError | None:
+        """Why the replay check refuses a request; None when ``replay.on_error`` lets it on."""
+        if first is False:
+            return Replayed("this signature was already used")
+        if isinstance(first, VerificationError) and self.config.replay.on_error != "allow":
+            return first
+        logger.error(
+            "edgeclaims: replay store unavailable, request ALLOWED without replay check "
+            "(replay.on_error = 'allow')"
+        )
+        return None
 
     def _refuse(
         self, error: VerificationError, *, source: str | None = None, key_id: str | None = None
@@ -237,8 +236,8 @@ class Engine:
         return Outcome(None, error, None, source, key_id)
 
     def _select_source(self, view: RequestView) -> Source | None:
-        for source in self.sources:
-            if view.present(source.trigger_headers):
+        for source, triggers in self._triggers:
+            if view.present(triggers):
                 return source
         return None
 

@@ -45,15 +45,15 @@ class Identity:
         source: str = "",
         key_id: str | None = None,
     ) -> None:
-        setter = object.__setattr__
-        setter(self, "subject", subject)
+        # The slots' own setters: __setattr__ refuses, and this runs per request.
+        _set_subject(self, subject)
         # Frozen on first read: most requests never look past roles.
-        setter(self, "_claims", claims)
-        setter(self, "_frozen", None)
-        setter(self, "roles", roles)
-        setter(self, "permissions", permissions)
-        setter(self, "source", source)
-        setter(self, "key_id", key_id)
+        _set_claims(self, claims)
+        _set_frozen(self, None)
+        _set_roles(self, roles)
+        _set_permissions(self, permissions)
+        _set_source(self, source)
+        _set_key_id(self, key_id)
 
     def __setattr__(self, name: str, value: object) -> None:
         raise AttributeError(f"Identity is immutable (cannot set {name})")
@@ -67,7 +67,7 @@ class Identity:
         frozen = self._frozen
         if frozen is None:
             frozen = cast("Mapping[str, Any]", freeze_claims(self._claims))
-            object.__setattr__(self, "_frozen", frozen)
+            _set_frozen(self, frozen)
         return frozen
 
     def has_role(self, role: str) -> bool:
@@ -99,3 +99,12 @@ class Identity:
             f"Identity(subject={self.subject!r}, source={self.source!r}, "
             f"key_id={self.key_id!r}, roles={{{roles}}})"
         )
+
+
+_set_subject = Identity.__dict__["subject"].__set__
+_set_claims = Identity.__dict__["_claims"].__set__
+_set_frozen = Identity.__dict__["_frozen"].__set__
+_set_roles = Identity.__dict__["roles"].__set__
+_set_permissions = Identity.__dict__["permissions"].__set__
+_set_source = Identity.__dict__["source"].__set__
+_set_key_id = Identity.__dict__["key_id"].__set__

@@ -222,13 +222,30 @@ class RequestView:
         value = self._wsgi_environ.get(wsgi_header_key(name))
         return [] if value is None else [str(value)]
 
+    def field_value(self, name: str) -> str | None:
+        """A header's value as RFC 9421 §2.1 covers it: lines trimmed, joined with ", "."""
+        if self._headers is None:
+            assert self._wsgi_environ is not None
+            value = self._wsgi_environ.get(wsgi_header_key(name))
+            return None if value is None else str(value).strip()
+        values = self._headers.get(name)
+        if not values:
+            return None
+        return values[0].strip() if len(values) == 1 else ", ".join(v.strip() for v in values)
+
     def header(self, name: str) -> str | None:
         """The single value of an identity header, or None when absent or empty.
 
         Raises ``AmbiguousHeader`` when the header arrived more than once, or
         (where the server keeps the spelling) also with underscores.
         """
-        values = self.header_values(name)
+        if self._headers is None:
+            # A WSGI environ holds one value per name; the server already
+            # merged any repeats and underscore spellings (see wsgi.py).
+            assert self._wsgi_environ is not None
+            value = self._wsgi_environ.get(wsgi_header_key(name))
+            return (str(value).strip() or None) if value is not None else None
+        values = self._headers.get(name, [])
         # uvicorn and Starlette keep `x_edge_claims` apart from `x-edge-claims`;
         # a WSGI environ would merge them (CVE-2015-0219 class). Any
         # underscore spelling of an identity header is refused.
@@ -248,6 +265,14 @@ class RequestView:
         it, so an underscore-only spelling still selects the source and is
         refused there rather than passing as anonymous.
         """
+        if self._headers is None:
+            assert self._wsgi_environ is not None
+            environ = self._wsgi_environ
+            for name in names:
+                value = environ.get(wsgi_header_key(name))
+                if value is not None and str(value).strip():
+                    return True
+            return False
         for name in names:
             if name in self._underscored:
                 return True

@@ -26,6 +26,8 @@ __all__ = [
     "Parameters",
     "StructuredFieldError",
     "Token",
+    "canonical_byte_sequence_member",
+    "canonical_inner_list_member",
     "parse_dictionary",
     "parse_item",
     "parse_list",
@@ -375,105 +377,78 @@ def parse_dictionary(
     **Security:** per the RFC a repeated key or parameter silently replaces
     the earlier one; ``reject_duplicates=True`` refuses the field instead.
     """
-    if type(text) is str:
-        fast = _fast_dictionary(text, reject_duplicates)
-        if fast is not None:
-            return fast
     return _Parser(text, reject_duplicates).dictionary()
 
 
-# -- the fast path for signature headers --------------------------------------
+# -- canonical signature members, matched whole ---------------------------------
 #
-# Signature-Input and Signature nearly always have one shape: members whose
-# value is an inner list of plain strings or a byte sequence, with canonical
-# integer, plain-string, token or boolean parameters. For such text, one
-# regex match per member is a complete RFC 8941 parse, and the text *is* the
-# canonical serialization. Anything else (escapes, decimals, untidy spacing,
-# duplicates under reject_duplicates, a non-canonical byte sequence) returns
-# None and takes the step-by-step parser above, never a looser one. The
-# property tests hold both paths to the same results.
+# Signature-Input and Signature nearly always hold one member each, in the
+# shape RFC 9421 signers write: an inner list of plain strings with integer,
+# plain-string or token parameters, and a byte sequence. When such a member is
+# already its own canonical serialization (§4.1), one regex match is a
+# complete parse, with no Item objects built: the RFC 9421 verifier's hot
+# path. Anything else (escapes, decimals, extra spaces, `=?1`, a repeated
+# parameter, two members) gives None, and the caller parses with
+# parse_dictionary, which decides. The property tests hold these matchers to
+# the step-by-step parser.
 
-_F_KEY = r"[a-z*][a-z0-9_\-.*]*"
-_F_STRING = r'"[ !#-\[\]-~]*"'
-_F_TOKEN = r"[A-Za-z*][!#$%&'*+\-.^_`|~0-9A-Za-z:/]*"
-_F_INTEGER = r"(?:0|-?[1-9][0-9]{0,14})"
-_F_VALUE = rf"(?:{_F_INTEGER}|{_F_STRING}|{_F_TOKEN}|\?0)"
-_F_PARAMS = rf"(?:;{_F_KEY}(?:={_F_VALUE})?)*"
-_F_INNER = rf"\(((?:{_F_STRING}(?: {_F_STRING})*)?)\)"
-_F_BYTES = r":([A-Za-z0-9+/]*={0,2}):"
-_FAST_MEMBER = re.compile(rf"({_F_KEY})=(?:{_F_INNER}|{_F_BYTES})({_F_PARAMS})(?![;\w])")
-_FAST_PARAMETER = re.compile(rf";({_F_KEY})(?:=({_F_VALUE}))?")
-_FAST_SEPARATOR = re.compile(r"[ \t]*,[ \t]*")
+_C_KEY = r"[a-z*][a-z0-9_\-.*]*"
+_C_STRING = r'"[ !#-\[\]-~]*"'
+_C_TOKEN = r"[A-Za-z*][!#$%&'*+\-.^_`|~0-9A-Za-z:/]*"
+_C_INTEGER = r"(?:0|-?[1-9][0-9]{0,14})"
+_C_VALUE = rf"(?:{_C_INTEGER}|{_C_STRING}|{_C_TOKEN}|\?0)"
+_CANONICAL_INNER_LIST_MEMBER = re.compile(
+    rf"({_C_KEY})=(\(((?:{_C_STRING}(?: {_C_STRING})*)?)\)((?:;{_C_KEY}(?:={_C_VALUE})?)*))"
+)
+# Only ever run on text the member pattern matched, so it need not check again.
+_CANONICAL_PARAMETER = re.compile(r';([^=;]+)=?("[^"]*"|[^;]*)')
+_CANONICAL_BYTES_MEMBER = re.compile(rf"({_C_KEY})=:([A-Za-z0-9+/]*={{0,2}}):")
+
+
+def canonical_inner_list_member(
+    text: str,
+) -> tuple[str, tuple[str, ...], dict[str, str], str] | None:
+    """A Dictionary of one canonical ``key=("…" "…");params`` member, or None.
+
+    Gives the key, the item strings, the parameters and the inner list's
+    text, which is its canonical serialization (RFC 9421's
+    ``@signature-params``). Each parameter maps to its value's canonical
+    text, left for the caller to read as it needs: digits (an integer), a
+    quoted string without escapes, a token, ``?0``, or ``""`` for true.
+    None only says "not this shape": the text may still be valid, and
+    :func:`parse_dictionary` decides.
+    """
+    match = _CANONICAL_INNER_LIST_MEMBER.fullmatch(text)
+    if match is None:
+        return None
+    key, inner, strings, params_text = match.groups()
+    pairs = _CANONICAL_PARAMETER.findall(params_text)
+    params = dict(pairs)
+    if len(params) != len(pairs):
+        return None  # a repeated parameter, refused or overwritten: parse_dictionary decides
+    return key, _item_strings(strings), params, inner
 
 
 @functools.lru_cache(maxsize=128)
-def _fast_items(strings: str) -> tuple[Item, ...]:
-    # Covered components rarely change from request to request: build each
-    # list once. The same tuple object comes back for the same text, which
-    # lets callers cache per list (see sources/rfc9421.py).
-    return tuple([_item(s, _EMPTY) for s in strings[1:-1].split('" "')])
+def _item_strings(text: str) -> tuple[str, ...]:
+    # The covered components rarely change from request to request; the
+    # same tuple comes back for the same text, so callers can cache by it.
+    return tuple(text[1:-1].split('" "')) if text else ()
 
 
-def _fast_parameters(text: str) -> Parameters | None:
-    if not text:
-        return _EMPTY
-    params: dict[str, BareItem] = {}
-    for name, value in _FAST_PARAMETER.findall(text):
-        if name in params:
-            # Refused, or overwritten (then the text is no longer canonical):
-            # either way the full parser decides.
-            return None
-        first = value[:1]
-        if not first:
-            params[name] = True
-        elif first == '"':
-            params[name] = value[1:-1]
-        elif first == "?":
-            params[name] = False
-        elif first in _NUMBER_START:
-            params[name] = int(value)
-        else:
-            params[name] = Token(value)
-    return MappingProxyType(params)
-
-
-def _fast_dictionary(text: str, reject_duplicates: bool) -> dict[str, Item | InnerList] | None:
-    if not text.isascii():
+def canonical_byte_sequence_member(text: str) -> tuple[str, bytes] | None:
+    """A Dictionary of one canonical ``key=:base64:`` member, or None (see above)."""
+    match = _CANONICAL_BYTES_MEMBER.fullmatch(text)
+    if match is None:
         return None
-    text = text.strip(" ")
-    members: dict[str, Item | InnerList] = {}
-    pos, end = 0, len(text)
-    while pos < end:
-        match = _FAST_MEMBER.match(text, pos)
-        if match is None:
-            return None
-        key, strings, body, params_text = match.groups()
-        if key in members:
-            return None
-        params = _fast_parameters(params_text)
-        if params is None:
-            return None
-        member: Item | InnerList
-        if body is not None:
-            try:
-                value = binascii.a2b_base64(body)  # the alphabet was checked by the regex
-            except (binascii.Error, ValueError):
-                return None
-            if binascii.b2a_base64(value, newline=False).decode("ascii") != body:
-                return None
-            member = _item(value, params)
-        else:
-            member = InnerList(_fast_items(strings) if strings else (), params)
-            object.__setattr__(member, "canonical", text[match.start(2) - 1 : match.end()])
-        members[key] = member
-        pos = match.end()
-        if pos == end:
-            return members
-        separator = _FAST_SEPARATOR.match(text, pos)
-        if separator is None or separator.end() == end:
-            return None
-        pos = separator.end()
-    return members
+    key, body = match.groups()
+    try:
+        value = binascii.a2b_base64(body)  # the regex checked the alphabet
+    except binascii.Error:
+        return None
+    if binascii.b2a_base64(value, newline=False) != body.encode("ascii"):
+        return None  # padding or pad bits not canonical: parse_dictionary refuses it
+    return key, value
 
 
 def parse_list(text: str | bytes, *, reject_duplicates: bool = False) -> list[Item | InnerList]:

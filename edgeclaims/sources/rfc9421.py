@@ -17,7 +17,7 @@ from __future__ import annotations
 import base64
 import binascii
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -39,6 +39,7 @@ from edgeclaims.errors import (
     TooLarge,
     UnknownKey,
     UnsupportedComponent,
+    VerificationError,
 )
 from edgeclaims.keys import Key, load_key
 from edgeclaims.request import RequestView
@@ -48,8 +49,8 @@ from edgeclaims.sources.rfc9421_base import (
     DERIVED_COMPONENTS,
     KNOWN_PARAMETERS,
     BaseStep,
+    build_signature_base,
     plan_base,
-    signature_base,
 )
 from edgeclaims.strict_json import decode_json_object
 
@@ -60,6 +61,13 @@ DEFAULT_REQUIRED = ("@method", "@path", "@query")
 MAX_SIGNATURE_HEADER_BYTES = 8192
 _BASE64URL = re.compile(r"[A-Za-z0-9_-]*")
 _HEADER_NAME = re.compile(r"[a-z0-9!#$%&'*+.^_`|~-]+")
+
+#: The signature parameters this profile reads: created, keyid, nonce, expires, alg.
+_Parameters = tuple[int, str, str | None, int | None, str | None]
+_READ_PARAMETERS = ("created", "keyid", "nonce", "expires", "alg")
+#: A chosen signature: label, covered components, base plan, signature
+#: parameters, ``@signature-params`` text, signature bytes.
+_Selected = tuple[str, tuple[str, ...], tuple[BaseStep, ...], _Parameters, str, bytes]
 
 
 @dataclass(frozen=True, eq=False)
@@ -83,10 +91,10 @@ class RFC9421Source(Source):
     #: Only for RFC 9421 Appendix B vectors: the message carries no claims header.
     claims_required: bool = True
     type: str = "rfc9421"
-    #: Component lists already validated (only lists that passed; bounded).
-    _checked_components: dict[
-        int, tuple[tuple[structured.Item, ...], tuple[str, ...], tuple[BaseStep, ...]]
-    ] = field(default_factory=dict, repr=False)
+    #: Component lists of canonical headers already checked (only those that passed; bounded).
+    _covered: dict[tuple[str, ...], tuple[tuple[str, ...], tuple[BaseStep, ...]]] = field(
+        default_factory=dict, repr=False
+    )
 
     @property
     def trigger_headers(self) -> tuple[str, ...]:
@@ -114,13 +122,22 @@ class RFC9421Source(Source):
                 # Not in the base64url alphabet: two field lines that a WSGI
                 # server joined with ", " (waitress does).
                 raise AmbiguousHeader(f"{self.claims_header} arrived more than once")
-        label, inner, signature = self._select_signature(view)
+        input_text = view.header("signature-input")
+        signature_text = view.header("signature")
+        if input_text is None or signature_text is None:
+            raise MissingIdentity("no Signature-Input or Signature header")
+        if len(input_text) > MAX_SIGNATURE_HEADER_BYTES or (
+            len(signature_text) > MAX_SIGNATURE_HEADER_BYTES
+        ):
+            raise TooLarge("signature headers are too large")
+        selected = self._select_canonical(input_text, signature_text)
+        if selected is None:
+            selected = self._select(input_text, signature_text)
+        label, components, plan, parameters, signature_params, signature = selected
         if trace:
             trace("select", f"signature {label!r} carries tag {self.tag!r}")
-        components, plan = self._check_components(inner)
-        if trace:
             trace("coverage", "covers " + " ".join(components))
-        created, key_id, nonce, expires, alg = _signature_parameters(inner.params)
+        created, key_id, nonce, expires, alg = parameters
         if self.require_nonce and not nonce:
             raise MalformedHeader("signature parameter nonce is required (replay protection)")
         self._check_time(created, expires, now)
@@ -133,7 +150,7 @@ class RFC9421Source(Source):
         if alg is not None and alg != key.alg:
             raise AlgorithmNotAllowed(f"signature alg does not match the key's {key.alg}")
 
-        base = signature_base(view, components, inner, path_form=self.path_form, plan=plan)
+        base = build_signature_base(view, plan, signature_params, self.path_form)
         if trace:
             trace("key", f"keyid {key_id!r} → {key.alg}")
             trace("base", base.decode("ascii"))
@@ -148,15 +165,48 @@ class RFC9421Source(Source):
         if trace:
             trace("claims", f"JSON object with {len(claims)} claims")
         ticket = ReplayTicket(key_id, nonce, self.replay_ttl) if nonce else None
-        return Assertion(claims=claims, key_id=key_id, replay=ticket)
+        return Assertion(claims, key_id, ticket)
 
-    def _select_signature(self, view: RequestView) -> tuple[str, structured.InnerList, bytes]:
-        input_text = view.header("signature-input")
-        signature_text = view.header("signature")
-        if input_text is None or signature_text is None:
-            raise MissingIdentity("no Signature-Input or Signature header")
-        if max(len(input_text), len(signature_text)) > MAX_SIGNATURE_HEADER_BYTES:
-            raise TooLarge("signature headers are too large")
+    # -- choosing the signature ------------------------------------------------
+    #
+    # Both give (label, covered components, base plan, signature parameters,
+    # @signature-params text, signature bytes) for the one signature that
+    # carries the configured tag, or raise.
+
+    def _select_canonical(self, input_text: str, signature_text: str) -> _Selected | None:
+        """The common case in one pass, or None to leave the decision to ``_select``.
+
+        One canonical member in each header (structured.canonical_*): the
+        answer is then exactly ``_select``'s. This never raises; whatever it
+        does not recognise, ``_select`` parses in full and refuses.
+        """
+        if self.label is not None:
+            return None
+        member = structured.canonical_inner_list_member(input_text)
+        if member is None:
+            return None
+        label, names, raw_params, signature_params = member
+        if self.tag is None or raw_params.get("tag") != f'"{self.tag}"':
+            return None
+        parameters = _canonical_signature_parameters(raw_params)
+        if parameters is None:
+            return None
+        signature = structured.canonical_byte_sequence_member(signature_text)
+        if signature is None or signature[0] != label:
+            return None
+        covered = self._covered.get(names)
+        if covered is None:
+            try:
+                components = self._check_components(names)
+            except VerificationError:
+                return None
+            covered = (components, plan_base(components))
+            if len(self._covered) >= 64:
+                self._covered.clear()
+            self._covered[names] = covered
+        return label, covered[0], covered[1], parameters, signature_params, signature[1]
+
+    def _select(self, input_text: str, signature_text: str) -> _Selected:
         inputs = _parse_dictionary(input_text, "Signature-Input")
         signatures = _parse_dictionary(signature_text, "Signature")
         chosen: list[tuple[str, structured.InnerList]] = []
@@ -180,37 +230,28 @@ class RFC9421Source(Source):
             raise MalformedHeader("the Signature member is not a byte sequence")
         if value.params:
             raise MalformedHeader("the Signature member has parameters")
-        return label, inner, value.value
-
-    def _check_components(
-        self, inner: structured.InnerList
-    ) -> tuple[tuple[str, ...], tuple[BaseStep, ...]]:
-        """The covered components, checked, and the plan of their signature base."""
-        # The strict parser hands out one shared tuple per distinct list of
-        # plain-string components, so a list checked once is found again by
-        # identity. The entry keeps its tuple alive, so the id cannot be
-        # reused by another object while cached.
-        key = id(inner.items)
-        entry = self._checked_components.get(key)
-        if entry is not None and entry[0] is inner.items:
-            return entry[1], entry[2]
-        components = self._validate_components(inner.items)
-        plan = plan_base(components)
-        if inner.canonical is not None:
-            if len(self._checked_components) >= 64:
-                self._checked_components.clear()
-            self._checked_components[key] = (inner.items, components, plan)
-        return components, plan
-
-    def _validate_components(self, items: tuple[structured.Item, ...]) -> tuple[str, ...]:
-        components: list[str] = []
-        for item in items:
-            name = item.value
-            if type(name) is not str:  # a Token, bytes or number is not a component id
+        names: list[str] = []
+        for item in inner.items:
+            if type(item.value) is not str:  # a Token, bytes or number is not a component id
                 raise MalformedHeader("a covered component is not a string")
             if item.params:
                 # ;sf ;bs ;key ;req ;tr ;name change how a value is derived.
                 raise UnsupportedComponent("component parameters are not supported")
+            names.append(item.value)
+        components = self._check_components(names)
+        return (
+            label,
+            components,
+            plan_base(components),
+            _signature_parameters(inner.params),
+            structured.serialize_inner_list(inner),
+            value.value,
+        )
+
+    def _check_components(self, names: Sequence[str]) -> tuple[str, ...]:
+        """The covered component names, each one supported, none twice, all required there."""
+        components: list[str] = []
+        for name in names:
             if name.startswith("@"):
                 if name not in DERIVED_COMPONENTS:
                     raise UnsupportedComponent("unsupported derived component")
@@ -289,20 +330,11 @@ def _parse_dictionary(text: str, header: str) -> dict[str, structured.Item | str
     raise AmbiguousHeader(f"{header} repeats a label or a parameter")
 
 
-def _signature_parameters(
-    params: Mapping[str, object],
-) -> tuple[int, str, str | None, int | None, str | None]:
+def _signature_parameters(params: Mapping[str, object]) -> _Parameters:
     """``created``, ``keyid``, ``nonce``, ``expires``, ``alg``, each of its RFC 9421 type."""
     if not KNOWN_PARAMETERS.issuperset(params):
         raise UnsupportedComponent("unsupported signature parameter")
-    get = params.get
-    created, key_id, nonce, expires, alg = (
-        get("created"),
-        get("keyid"),
-        get("nonce"),
-        get("expires"),
-        get("alg"),
-    )
+    created, key_id, nonce, expires, alg = map(params.get, _READ_PARAMETERS)
     # type() rather than isinstance(): a Token is a str subclass and a bool
     # an int subclass, and neither is what RFC 9421 puts here.
     if type(created) is not int:
@@ -311,10 +343,40 @@ def _signature_parameters(
         raise MalformedHeader("signature parameter keyid is missing or not a string")
     if expires is not None and type(expires) is not int:
         raise MalformedHeader("signature parameter expires is not an integer")
-    for name, value in (("nonce", nonce), ("alg", alg), ("tag", get("tag"))):
+    for name, value in (("nonce", nonce), ("alg", alg), ("tag", params.get("tag"))):
         if value is not None and type(value) is not str:
             raise MalformedHeader(f"signature parameter {name} is not a string")
     return created, key_id, nonce, expires, alg  # type: ignore[return-value]
+
+
+_INTEGER_START = frozenset("-0123456789")
+
+
+def _canonical_signature_parameters(raw: Mapping[str, str]) -> _Parameters | None:
+    """``_signature_parameters`` for a canonical member's parameter texts.
+
+    None wherever ``_signature_parameters`` would refuse (an unknown
+    parameter, a value of another type), leaving the refusal to it.
+    """
+    if not KNOWN_PARAMETERS.issuperset(raw):
+        return None
+    created, key_id, nonce, expires, alg = map(raw.get, _READ_PARAMETERS)
+    if not created or created[0] not in _INTEGER_START:
+        return None
+    if not key_id or key_id[0] != '"' or key_id == '""':
+        return None
+    if expires is not None and (not expires or expires[0] not in _INTEGER_START):
+        return None
+    for value in (nonce, alg, raw.get("tag")):
+        if value is not None and value[:1] != '"':
+            return None
+    return (
+        int(created),
+        key_id[1:-1],
+        None if nonce is None else nonce[1:-1],
+        None if expires is None else int(expires),
+        None if alg is None else alg[1:-1],
+    )
 
 
 _B64URL_ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"

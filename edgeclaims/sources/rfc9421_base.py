@@ -16,9 +16,9 @@ from edgeclaims.request import RequestView
 __all__ = [
     "DERIVED_COMPONENTS",
     "KNOWN_PARAMETERS",
-    "component_value",
+    "build_signature_base",
+    "plan_base",
     "signature_base",
-    "signature_params",
 ]
 
 #: The signature parameters of the RFC 9421 registry (§6.3); others are refused.
@@ -57,31 +57,37 @@ def plan_base(components: Sequence[str]) -> tuple[BaseStep, ...]:
     return tuple((f'"{name}": ', DERIVED_COMPONENTS.get(name), name) for name in components)
 
 
-def component_value(view: RequestView, name: str, path_form: str) -> str:
-    """The value of one covered component as this request carries it."""
-    return _value(view, DERIVED_COMPONENTS.get(name), name, path_form)
-
-
-def _value(
-    view: RequestView, derive: Callable[[RequestView, str], str] | None, name: str, path_form: str
-) -> str:
-    if derive is not None:
-        value = derive(view, path_form)
-    else:
-        values = view.header_values(name)
-        if not values:
-            raise BadSignature(f"covered header {name} is absent")
-        # RFC 9421 §2.1: trim each field line, join with ", ".
-        value = values[0].strip() if len(values) == 1 else ", ".join(v.strip() for v in values)
-    if "\n" in value or "\r" in value:
-        # A line break would let one value forge further lines of the base.
-        raise MalformedHeader(f"component {name} contains a line break")
+def _field_value(view: RequestView, name: str) -> str:
+    value = view.field_value(name)
+    if value is None:
+        raise BadSignature(f"covered header {name} is absent")
     return value
 
 
-def signature_params(inner: structured.InnerList) -> str:
-    """The ``@signature-params`` value: the inner list re-serialized per RFC 8941."""
-    return structured.serialize_inner_list(inner)
+def build_signature_base(
+    view: RequestView, plan: tuple[BaseStep, ...], signature_params: str, path_form: str
+) -> bytes:
+    """The RFC 9421 §2.5 signature base of ``view``, from ``plan_base(components)``.
+
+    ``signature_params`` is the ``@signature-params`` value: the inner list
+    as the Signature-Input carried it when canonical, else re-serialized.
+    """
+    lines = [
+        prefix + (derive(view, path_form) if derive is not None else _field_value(view, name))
+        for prefix, derive, name in plan
+    ]
+    lines.append('"@signature-params": ' + signature_params)
+    text = "\n".join(lines)
+    # One check for all values: a line break inside one would let it forge
+    # further lines of the base, and shows as one line too many.
+    if text.count("\n") != len(plan) or "\r" in text:
+        raise MalformedHeader("a covered component contains a line break")
+    try:
+        return text.encode("ascii")
+    except UnicodeEncodeError:
+        # Header values are ASCII on the wire (RFC 9110 §5.5); anything else
+        # arrived through a server that decoded it differently from the edge.
+        raise MalformedHeader("a covered component is not ASCII") from None
 
 
 def signature_base(
@@ -90,18 +96,8 @@ def signature_base(
     inner: structured.InnerList,
     *,
     path_form: str,
-    plan: tuple[BaseStep, ...] | None = None,
 ) -> bytes:
-    """The RFC 9421 §2.5 signature base of ``view`` for these covered components.
-
-    ``plan`` is ``plan_base(components)``, when the caller kept it.
-    """
-    steps = plan_base(components) if plan is None else plan
-    lines = [prefix + _value(view, derive, name, path_form) for prefix, derive, name in steps]
-    lines.append('"@signature-params": ' + structured.serialize_inner_list(inner))
-    try:
-        return "\n".join(lines).encode("ascii")
-    except UnicodeEncodeError:
-        # Header values are ASCII on the wire (RFC 9110 §5.5); anything else
-        # arrived through a server that decoded it differently from the edge.
-        raise MalformedHeader("a covered component is not ASCII") from None
+    """The RFC 9421 §2.5 signature base of ``view`` for these covered components."""
+    return build_signature_base(
+        view, plan_base(components), structured.serialize_inner_list(inner), path_form
+    )
