@@ -52,6 +52,7 @@ from edgeclaims.sources.rfc9421_base import (
     build_signature_base,
     plan_base,
 )
+from edgeclaims.sources.rfc9421_shapes import MAX_SHAPES, Parameters, Shape
 from edgeclaims.strict_json import decode_json_object
 
 __all__ = ["RFC9421Source", "from_table"]
@@ -62,12 +63,13 @@ MAX_SIGNATURE_HEADER_BYTES = 8192
 _BASE64URL = re.compile(r"[A-Za-z0-9_-]*")
 _HEADER_NAME = re.compile(r"[a-z0-9!#$%&'*+.^_`|~-]+")
 
-#: The signature parameters this profile reads: created, keyid, nonce, expires, alg.
-_Parameters = tuple[int, str, str | None, int | None, str | None]
 _READ_PARAMETERS = ("created", "keyid", "nonce", "expires", "alg")
 #: A chosen signature: label, covered components, base plan, signature
-#: parameters, ``@signature-params`` text, signature bytes.
-_Selected = tuple[str, tuple[str, ...], tuple[BaseStep, ...], _Parameters, str, bytes]
+#: parameters, ``@signature-params`` text, signature bytes, and the parameter
+#: texts of a canonical header in a shape not learned yet (else None).
+_Selected = tuple[
+    str, tuple[str, ...], tuple[BaseStep, ...], Parameters, str, bytes, Mapping[str, str] | None
+]
 
 
 @dataclass(frozen=True, eq=False)
@@ -95,6 +97,8 @@ class RFC9421Source(Source):
     _covered: dict[tuple[str, ...], tuple[tuple[str, ...], tuple[BaseStep, ...]]] = field(
         default_factory=dict, repr=False
     )
+    #: Signature-Input shapes learned from verified requests (rfc9421_shapes).
+    _shapes: tuple[Shape, ...] = field(default=(), repr=False)
 
     @property
     def trigger_headers(self) -> tuple[str, ...]:
@@ -133,7 +137,7 @@ class RFC9421Source(Source):
         selected = self._select_canonical(input_text, signature_text)
         if selected is None:
             selected = self._select(input_text, signature_text)
-        label, components, plan, parameters, signature_params, signature = selected
+        label, components, plan, parameters, signature_params, signature, lesson = selected
         if trace:
             trace("select", f"signature {label!r} carries tag {self.tag!r}")
             trace("coverage", "covers " + " ".join(components))
@@ -156,6 +160,8 @@ class RFC9421Source(Source):
             trace("base", base.decode("ascii"))
         if not ALGORITHMS[key.alg].verify(key.material, base, signature):
             raise BadSignature(f"signature {label} does not verify with key {key_id}")
+        if lesson is not None:
+            self._learn(Shape(label, components, plan, lesson))
         if trace:
             trace("signature", "verifies")
 
@@ -176,24 +182,45 @@ class RFC9421Source(Source):
     def _select_canonical(self, input_text: str, signature_text: str) -> _Selected | None:
         """The common case in one pass, or None to leave the decision to ``_select``.
 
-        One canonical member in each header (structured.canonical_*): the
-        answer is then exactly ``_select``'s. This never raises; whatever it
-        does not recognise, ``_select`` parses in full and refuses.
+        One canonical member in each header (structured.canonical_*), read
+        through a learned shape when it has one: the answer is then exactly
+        ``_select``'s. This never raises; whatever it does not recognise,
+        ``_select`` parses in full and refuses.
         """
         if self.label is not None:
             return None
-        member = structured.canonical_inner_list_member(input_text)
-        if member is None:
-            return None
-        label, names, raw_params, signature_params = member
-        if self.tag is None or raw_params.get("tag") != f'"{self.tag}"':
-            return None
-        parameters = _canonical_signature_parameters(raw_params)
-        if parameters is None:
-            return None
+        for shape in self._shapes:
+            parameters = shape.read(input_text)
+            if parameters is not None:
+                label = shape.label
+                covered = (shape.components, shape.plan)
+                lesson = None
+                break
+        else:
+            member = structured.canonical_inner_list_member(input_text)
+            if member is None:
+                return None
+            label, names, lesson, _ = member
+            if self.tag is None or lesson.get("tag") != f'"{self.tag}"':
+                return None
+            found = _canonical_signature_parameters(lesson)
+            if found is None:
+                return None
+            parameters = found
+            checked = self._covered_components(names)
+            if checked is None:
+                return None
+            covered = checked
         signature = structured.canonical_byte_sequence_member(signature_text)
         if signature is None or signature[0] != label:
             return None
+        signature_params = input_text[len(label) + 1 :]
+        return label, covered[0], covered[1], parameters, signature_params, signature[1], lesson
+
+    def _covered_components(
+        self, names: tuple[str, ...]
+    ) -> tuple[tuple[str, ...], tuple[BaseStep, ...]] | None:
+        """Checked components and their base plan, cached; None when the check refuses."""
         covered = self._covered.get(names)
         if covered is None:
             try:
@@ -204,7 +231,12 @@ class RFC9421Source(Source):
             if len(self._covered) >= 64:
                 self._covered.clear()
             self._covered[names] = covered
-        return label, covered[0], covered[1], parameters, signature_params, signature[1]
+        return covered
+
+    def _learn(self, shape: Shape) -> None:
+        # A new tuple, swapped in whole: threads reading the old one are unaffected.
+        shapes = self._shapes if len(self._shapes) < MAX_SHAPES else ()
+        object.__setattr__(self, "_shapes", (*shapes, shape))
 
     def _select(self, input_text: str, signature_text: str) -> _Selected:
         inputs = _parse_dictionary(input_text, "Signature-Input")
@@ -246,6 +278,7 @@ class RFC9421Source(Source):
             _signature_parameters(inner.params),
             structured.serialize_inner_list(inner),
             value.value,
+            None,
         )
 
     def _check_components(self, names: Sequence[str]) -> tuple[str, ...]:
@@ -330,7 +363,7 @@ def _parse_dictionary(text: str, header: str) -> dict[str, structured.Item | str
     raise AmbiguousHeader(f"{header} repeats a label or a parameter")
 
 
-def _signature_parameters(params: Mapping[str, object]) -> _Parameters:
+def _signature_parameters(params: Mapping[str, object]) -> Parameters:
     """``created``, ``keyid``, ``nonce``, ``expires``, ``alg``, each of its RFC 9421 type."""
     if not KNOWN_PARAMETERS.issuperset(params):
         raise UnsupportedComponent("unsupported signature parameter")
@@ -352,7 +385,7 @@ def _signature_parameters(params: Mapping[str, object]) -> _Parameters:
 _INTEGER_START = frozenset("-0123456789")
 
 
-def _canonical_signature_parameters(raw: Mapping[str, str]) -> _Parameters | None:
+def _canonical_signature_parameters(raw: Mapping[str, str]) -> Parameters | None:
     """``_signature_parameters`` for a canonical member's parameter texts.
 
     None wherever ``_signature_parameters`` would refuse (an unknown
