@@ -9,6 +9,8 @@ which are not JSON. Shared by the RFC 9421 claims header and JWS payloads.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
+from json.scanner import make_scanner
 from typing import Any
 
 from edgeclaims.errors import MalformedHeader
@@ -29,12 +31,24 @@ def _no_constant(name: str) -> Any:
 
 # Built once: json.loads with hooks would build a new decoder on every call.
 _DECODER = json.JSONDecoder(object_pairs_hook=_unique_members, parse_constant=_no_constant)
+#: The decoder's own scanner (same hooks), for text with no whitespace around it.
+# (typeshed declares make_scanner as the C scanner class, whose constructor takes the decoder.)
+_SCAN: Callable[[str, int], tuple[Any, int]] = make_scanner(_DECODER)  # type: ignore[arg-type]
 
 
 def decode_json_object(raw: bytes, what: str) -> dict[str, Any]:
     """A UTF-8 JSON object without duplicate members, or ``MalformedHeader``."""
     try:
-        value = _DECODER.decode(raw.decode("utf-8"))
+        text = raw.decode("utf-8")
+        # An edge writes the object with no whitespace around it: scan it
+        # directly. Anything else (surrounding whitespace, trailing data, an
+        # error) takes decode(), which skips whitespace and names the error.
+        try:
+            value, end = _SCAN(text, 0)
+        except (StopIteration, ValueError):
+            end = -1
+        if end != len(text):
+            value = _DECODER.decode(text)
     except (ValueError, RecursionError):  # UnicodeDecodeError is a ValueError
         raise MalformedHeader(f"the {what} is not a JSON object") from None
     if not isinstance(value, dict):
