@@ -59,6 +59,8 @@ __all__ = ["RFC9421Source", "from_table"]
 DEFAULT_REQUIRED = ("@method", "@path", "@query")
 #: Signature and Signature-Input are small; anything larger is an attack.
 MAX_SIGNATURE_HEADER_BYTES = 8192
+#: Decoded claims kept per source: one entry per active session's claims header.
+CLAIMS_CACHE_SIZE = 1024
 _BASE64URL = re.compile(r"[A-Za-z0-9_-]*")
 _HEADER_NAME = re.compile(r"[a-z0-9!#$%&'*+.^_`|~-]+")
 
@@ -96,6 +98,8 @@ class RFC9421Source(Source):
     _covered: dict[tuple[str, ...], tuple[tuple[str, ...], tuple[BaseStep, ...]]] = field(
         default_factory=dict, repr=False
     )
+    #: Claims headers that verified, decoded (see _verified_claims; bounded).
+    _decoded_claims: dict[str, dict[str, Any]] = field(default_factory=dict, repr=False)
     #: Signature-Input shapes learned from verified requests (rfc9421_shapes).
     _shapes: tuple[Shape, ...] = field(default=(), repr=False)
 
@@ -165,7 +169,7 @@ class RFC9421Source(Source):
             trace("signature", "verifies")
 
         # Only now, with the signature verified, is anything in the claims read.
-        claims = self._decode_claims(claims_text) if claims_text is not None else {}
+        claims = self._verified_claims(claims_text) if claims_text is not None else {}
         self._check_claims(claims, now)
         if trace:
             trace("claims", f"JSON object with {len(claims)} claims")
@@ -307,6 +311,22 @@ class RFC9421Source(Source):
                 raise MalformedHeader("signature parameter expires is not an integer")
             if now > expires + self.leeway:
                 raise Expired("signature past its expires time")
+
+    def _verified_claims(self, text: str) -> dict[str, Any]:
+        """The claims of a header whose signature verified, decoded once per distinct text.
+
+        An edge sends the same claims header on every request of a session,
+        so the decoded object is kept (bounded; only verified texts get in)
+        and each request gets its own shallow copy. Time, issuer and
+        audience checks still run on every request.
+        """
+        decoded = self._decoded_claims.get(text)
+        if decoded is None:
+            decoded = self._decode_claims(text)
+            if len(self._decoded_claims) >= CLAIMS_CACHE_SIZE:
+                self._decoded_claims.clear()
+            self._decoded_claims[text] = decoded
+        return dict(decoded)
 
     def _decode_claims(self, text: str) -> dict[str, Any]:
         # Strict base64url without padding (RFC 4648 §5): a '=' or a character
