@@ -217,15 +217,21 @@ class Engine:
         return Outcome(identity, None, None, source.name, assertion.key_id)
 
     def _replay_refusal(self, first: bool | VerificationError) -> VerificationError | None:
-        """Why the replay check refuses a request; None when ``replay.on_error`` lets it on."""
-        if first is False:
+        """Why the replay check refuses a request; None when it may go on.
+
+        ``first`` is the store's answer (any truthy value: first sighting) or
+        the error that kept the store from answering.
+        """
+        if isinstance(first, VerificationError):
+            if self.config.replay.on_error != "allow":
+                return first
+            logger.error(
+                "edgeclaims: replay store unavailable, request ALLOWED without replay check "
+                "(replay.on_error = 'allow')"
+            )
+            return None
+        if not first:  # a store may answer 0 or None for "seen before": all falsy is a replay
             return Replayed("this signature was already used")
-        if isinstance(first, VerificationError) and self.config.replay.on_error != "allow":
-            return first
-        logger.error(
-            "edgeclaims: replay store unavailable, request ALLOWED without replay check "
-            "(replay.on_error = 'allow')"
-        )
         return None
 
     def _refuse(

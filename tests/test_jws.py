@@ -672,9 +672,12 @@ def test_cache_skips_the_signature_for_a_token_seen_again() -> None:
     token = es256()
     first = source.verify(view(token), NOW)
     first.claims["sub"] = "mallory"  # a caller mutating its copy changes nothing
+    first.claims["groups"].append("okta-admins")  # nested values included
     second = source.verify(view(token), NOW + 1)
+    second.claims["groups"].append("okta-admins")
     assert keys.lookups == 1
-    assert second.claims == claims()
+    assert second.claims != claims()
+    assert source.verify(view(token), NOW + 2).claims == claims()
     assert second.key_id == "ec-1"
 
 

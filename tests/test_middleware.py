@@ -226,3 +226,31 @@ def test_unexpected_exception_is_refused_and_logged_without_its_message(
     assert outcome.refusal.code == "malformed"
     assert "KeyError" in caplog.text
     assert "secret-claim-value" not in caplog.text
+
+
+class _CountingStore:
+    """A store answering as a row count would: 1 the first time, 0 after (not bools)."""
+
+    name = "counting"
+
+    def __init__(self) -> None:
+        self.seen: set[tuple[str, str, str]] = set()
+
+    def check_and_record(self, scope: str, key_id: str, nonce: str, ttl: float) -> int:
+        entry = (scope, key_id, nonce)
+        first = entry not in self.seen
+        self.seen.add(entry)
+        return int(first)
+
+    async def acheck_and_record(self, scope: str, key_id: str, nonce: str, ttl: float) -> int:
+        return self.check_and_record(scope, key_id, nonce, ttl)
+
+
+def test_any_falsy_replay_answer_is_a_replay(caplog: pytest.LogCaptureFixture) -> None:
+    engine = Engine(load_config(config_mapping()), clock=lambda: NOW, replay_store=_CountingStore())
+    view = RequestView.from_asgi(build_asgi_scope("GET", URL, signed()))
+    assert engine.decide(view).allowed
+    again = RequestView.from_asgi(build_asgi_scope("GET", URL, signed()))
+    assert engine.decide(again).code == "replayed"
+    assert asyncio.run(engine.adecide(again)).code == "replayed"
+    assert "ALLOWED" not in caplog.text  # a truthy answer is a first sighting, not an outage

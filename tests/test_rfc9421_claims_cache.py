@@ -30,8 +30,9 @@ def test_each_request_gets_its_own_claims_object() -> None:
     assert first == second == VIEWER
     assert len(source._decoded_claims) == 1  # decoded once
     first["sub"] = "mallory"
-    assert second["sub"] == "alice"
-    assert source.verify(_view(signed(nonce="three")), NOW).claims["sub"] == "alice"
+    first["groups"].append("okta-admins")  # nested values are copies too
+    assert second == VIEWER
+    assert source.verify(_view(signed(nonce="three")), NOW).claims == VIEWER
 
 
 def test_cached_claims_are_still_checked_for_time() -> None:

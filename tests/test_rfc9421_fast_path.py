@@ -207,3 +207,32 @@ def test_only_a_verified_request_teaches_a_shape() -> None:
 def _decide(engine: Engine, headers: dict[str, str]) -> Any:
     scope = build_asgi_scope("GET", ORIGIN + "/whoami", list(headers.items()))
     return engine.decide(RequestView.from_asgi(scope))
+
+
+REFUSAL_ORDER = [
+    # The first offending component decides the code, in the order covered.
+    ('edge=("@method" "@path" "@query" "x-edge-claims" "@foo" tok)', "unsupported"),
+    ('edge=("@method" "@path" "@query" "x-edge-claims" "X-Up" "a";sf)', "malformed"),
+    ('edge=("@method" "@path" "@query" "x-edge-claims" tok "@foo")', "malformed"),
+    ('edge=("@method" "@path" "@query" "x-edge-claims" "a";sf "X-Up")', "unsupported"),
+]
+
+
+@pytest.mark.parametrize(("inner", "code"), REFUSAL_ORDER)
+def test_component_checks_run_in_covered_order(inner: str, code: str) -> None:
+    signature_input = inner + ';created=1795731572;keyid="2026-11";nonce="n";tag="edgeclaims"'
+    assert SOURCE._select_canonical(signature_input, "edge=:AAEC:") is None
+    with pytest.raises(VerificationError) as refused:
+        SOURCE._select(signature_input, "edge=:AAEC:")
+    assert refused.value.code == code
+
+
+def test_a_line_break_in_a_covered_header_is_refused_before_a_later_absent_one() -> None:
+    covered = ("@method", "@path", "@query", "x-edge-claims", "x-a", "x-b")
+    headers = signed(components=covered, headers={"X-A": "a", "X-B": "b"})
+    headers = [(n, v) for n, v in headers if n != "X-B"]
+    headers.append(("X-A", "a\nb"))  # after the signed value: two field lines
+    view = RequestView.from_asgi(build_asgi_scope("GET", ORIGIN + "/whoami", headers))
+    with pytest.raises(VerificationError) as refused:
+        SOURCE.verify(view, NOW)
+    assert refused.value.code == "malformed"

@@ -125,6 +125,7 @@ from edgeclaims.keys import Key, load_key
 from edgeclaims.request import RequestView
 from edgeclaims.settings import Table
 from edgeclaims.sources import Assertion, ReplayTicket, Source, Trace
+from edgeclaims.strict_json import copy_json_object
 
 __all__ = ["JWSSource", "from_table"]
 
@@ -228,7 +229,7 @@ class JWSSource(Source):
             if hit is not None and self.keys.is_current(hit.key):
                 if trace:
                     trace("cache", "token verified before and still valid: signature not rechecked")
-                return Assertion(dict(hit.claims), hit.key.id or None, None)
+                return Assertion(copy_json_object(hit.claims), hit.key.id or None, None)
         jws, key = self.verify_signature(token, trace)
 
         # Only now, with the signature verified, is anything in the claims read.
@@ -251,8 +252,8 @@ class JWSSource(Source):
             ttl = min(max(valid_until - now, 1.0), MAX_REPLAY_TTL)
             ticket = ReplayTicket(key.id, jti, ttl)
         elif cache is not None and not bound:
-            cache.put(token, _Verified(claims, key, valid_until))
-            claims = dict(claims)
+            # A copy: the caller owns `claims`, and a hit must not see its changes.
+            cache.put(token, _Verified(copy_json_object(claims), key, valid_until))
         return Assertion(claims, key.id or None, ticket)
 
     def verify_signature(self, token: str, trace: Trace | None = None) -> tuple[CompactJWS, Key]:

@@ -52,7 +52,7 @@ from edgeclaims.sources.rfc9421_base import (
     plan_base,
 )
 from edgeclaims.sources.rfc9421_shapes import MAX_SHAPES, Parameters, Shape
-from edgeclaims.strict_json import decode_json_object
+from edgeclaims.strict_json import copy_json_object, decode_json_object
 
 __all__ = ["RFC9421Source", "from_table"]
 
@@ -96,12 +96,12 @@ class RFC9421Source(Source):
     type: str = "rfc9421"
     #: Component lists of canonical headers already checked (only those that passed; bounded).
     _covered: dict[tuple[str, ...], tuple[tuple[str, ...], tuple[BaseStep, ...]]] = field(
-        default_factory=dict, repr=False
+        default_factory=dict, init=False, repr=False
     )
     #: Claims headers that verified, decoded (see _verified_claims; bounded).
-    _decoded_claims: dict[str, dict[str, Any]] = field(default_factory=dict, repr=False)
+    _decoded_claims: dict[str, dict[str, Any]] = field(default_factory=dict, init=False, repr=False)
     #: Signature-Input shapes learned from verified requests (rfc9421_shapes).
-    _shapes: tuple[Shape, ...] = field(default=(), repr=False)
+    _shapes: tuple[Shape, ...] = field(default=(), init=False, repr=False)
 
     @property
     def trigger_headers(self) -> tuple[str, ...]:
@@ -265,15 +265,7 @@ class RFC9421Source(Source):
             raise MalformedHeader("the Signature member is not a byte sequence")
         if value.params:
             raise MalformedHeader("the Signature member has parameters")
-        names: list[str] = []
-        for item in inner.items:
-            if type(item.value) is not str:  # a Token, bytes or number is not a component id
-                raise MalformedHeader("a covered component is not a string")
-            if item.params:
-                # ;sf ;bs ;key ;req ;tr ;name change how a value is derived.
-                raise UnsupportedComponent("component parameters are not supported")
-            names.append(item.value)
-        components = self._check_components(names)
+        components = self._check_components(inner.items)
         return (
             label,
             components,
@@ -284,10 +276,25 @@ class RFC9421Source(Source):
             None,
         )
 
-    def _check_components(self, names: Sequence[str]) -> tuple[str, ...]:
-        """The covered component names, each one supported, none twice, all required there."""
+    def _check_components(
+        self, covered: Sequence[str] | Sequence[structured.Item]
+    ) -> tuple[str, ...]:
+        """The covered component names, each one supported, none twice, all required there.
+
+        ``covered`` holds the parsed items, or their names when the canonical
+        path already knows each is a plain string without parameters.
+        """
         components: list[str] = []
-        for name in names:
+        for entry in covered:
+            if isinstance(entry, structured.Item):
+                name = entry.value
+                if type(name) is not str:  # a Token, bytes or number is not a component id
+                    raise MalformedHeader("a covered component is not a string")
+                if entry.params:
+                    # ;sf ;bs ;key ;req ;tr ;name change how a value is derived.
+                    raise UnsupportedComponent("component parameters are not supported")
+            else:
+                name = entry
             if name.startswith("@"):
                 if name not in DERIVED_COMPONENTS:
                     raise UnsupportedComponent("unsupported derived component")
@@ -317,8 +324,8 @@ class RFC9421Source(Source):
 
         An edge sends the same claims header on every request of a session,
         so the decoded object is kept (bounded; only verified texts get in)
-        and each request gets its own shallow copy. Time, issuer and
-        audience checks still run on every request.
+        and each request gets its own deep copy. Time, issuer and audience
+        checks still run on every request.
         """
         decoded = self._decoded_claims.get(text)
         if decoded is None:
@@ -326,7 +333,7 @@ class RFC9421Source(Source):
             if len(self._decoded_claims) >= CLAIMS_CACHE_SIZE:
                 self._decoded_claims.clear()
             self._decoded_claims[text] = decoded
-        return dict(decoded)
+        return copy_json_object(decoded)
 
     def _decode_claims(self, text: str) -> dict[str, Any]:
         # Strict base64url without padding (RFC 4648 §5): a '=' or a character

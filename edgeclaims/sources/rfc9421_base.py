@@ -61,6 +61,9 @@ def _field_value(view: RequestView, name: str) -> str:
     value = view.field_value(name)
     if value is None:
         raise BadSignature(f"covered header {name} is absent")
+    if "\n" in value or "\r" in value:
+        # Refused as it is met, in component order, like every other check here.
+        raise MalformedHeader(f"component {name} contains a line break")
     return value
 
 
@@ -78,8 +81,10 @@ def build_signature_base(
     ]
     lines.append('"@signature-params": ' + signature_params)
     text = "\n".join(lines)
-    # One check for all values: a line break inside one would let it forge
-    # further lines of the base, and shows as one line too many.
+    # A line break inside a value would let it forge further lines of the
+    # base. Header fields were checked as they were read; the derived values
+    # (method, authority, path, query: from the request line and Host, where
+    # servers refuse line breaks) are checked here at once, as one line too many.
     if text.count("\n") != len(plan) or "\r" in text:
         raise MalformedHeader("a covered component contains a line break")
     try:
