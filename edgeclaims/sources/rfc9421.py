@@ -178,9 +178,9 @@ class RFC9421Source(Source):
 
     # -- choosing the signature ------------------------------------------------
     #
-    # Both give (label, covered components, base plan, signature parameters,
-    # @signature-params text, signature bytes) for the one signature that
-    # carries the configured tag, or raise.
+    # Both give a _Selected for the one signature that carries the configured
+    # tag: _select parses in full and raises; _select_canonical answers the
+    # usual case faster, identically, or leaves it to _select.
 
     def _select_canonical(self, input_text: str, signature_text: str) -> _Selected | None:
         """The common case in one pass, or None to leave the decision to ``_select``.
