@@ -115,11 +115,11 @@ class Engine:
                 first = exc
             if trace:
                 said = (
-                    "first sighting"
-                    if first is True
+                    "unavailable"
+                    if isinstance(first, VerificationError)
+                    else "first sighting"
+                    if first
                     else "seen before"
-                    if first is False
-                    else "unavailable"
                 )
                 trace("replay", f"{self.replay.name} store: {said}")
         return self._log(view, self._finish(step, first))
