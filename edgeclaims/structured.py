@@ -11,7 +11,6 @@ fail on missing padding or non-zero pad bits: a signature has one encoding.
 from __future__ import annotations
 
 import binascii
-import functools
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -426,14 +425,8 @@ def canonical_inner_list_member(
     params = dict(pairs)
     if len(params) != len(pairs):
         return None  # a repeated parameter, refused or overwritten: parse_dictionary decides
-    return key, _item_strings(strings), params, inner
-
-
-@functools.lru_cache(maxsize=128)
-def _item_strings(text: str) -> tuple[str, ...]:
-    # The covered components rarely change from request to request; the
-    # same tuple comes back for the same text, so callers can cache by it.
-    return tuple(text[1:-1].split('" "')) if text else ()
+    items = tuple(strings[1:-1].split('" "')) if strings else ()
+    return key, items, params, inner
 
 
 def canonical_byte_sequence_member(text: str) -> tuple[str, bytes] | None:

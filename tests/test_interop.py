@@ -59,14 +59,11 @@ def _config(alg: str, **replay: object) -> Any:
     )
 
 
-@pytest.mark.parametrize("path", ["/whoami?x=1", "/files/a%2Fb%20c", "/"])
-@pytest.mark.parametrize("alg", ALGS)
-def test_library_signed_request_passes_wsgi_and_asgi(
-    alg: str, path: str, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    url = "https://app.example.com" + path
-    claims = encode_claims(VIEWER)
-    signature = sign_with_library(
+def _library_signature(
+    url: str, claims: str, alg: str, *, created: int, nonce: str
+) -> dict[str, str]:
+    """Signature-Input and Signature made by http-message-signatures for a GET of ``url``."""
+    return sign_with_library(
         "GET",
         url,
         {"X-Edge-Claims": claims},
@@ -74,10 +71,20 @@ def test_library_signed_request_passes_wsgi_and_asgi(
         alg=alg,
         key=KEYS[alg][0],
         covered=COVERED,
-        created=CREATED,
-        nonce="lib-nonce",
+        created=created,
+        nonce=nonce,
         tag="edgeclaims",
     )
+
+
+@pytest.mark.parametrize("path", ["/whoami?x=1", "/files/a%2Fb%20c", "/"])
+@pytest.mark.parametrize("alg", ALGS)
+def test_library_signed_request_passes_wsgi_and_asgi(
+    alg: str, path: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    url = "https://app.example.com" + path
+    claims = encode_claims(VIEWER)
+    signature = _library_signature(url, claims, alg, created=CREATED, nonce="lib-nonce")
     headers = [("X-Edge-Claims", claims), *signature.items()]
     case = Case(f"library-{alg}", "GET", url, headers, "ok")
     monkeypatch.setattr(test_entry_points, "CONFIG", _config(alg))
@@ -108,18 +115,7 @@ def test_library_signed_request_over_real_servers(alg: str) -> None:
     ):
         with start(app_for(_config(alg))) as port:
             url = f"http://127.0.0.1:{port}/whoami?q=%20x"
-            signature = sign_with_library(
-                "GET",
-                url,
-                {"X-Edge-Claims": claims},
-                key_id="lib-key",
-                alg=alg,
-                key=KEYS[alg][0],
-                covered=COVERED,
-                created=created,
-                nonce=f"n-{port}",
-                tag="edgeclaims",
-            )
+            signature = _library_signature(url, claims, alg, created=created, nonce=f"n-{port}")
             status, body = request(
                 port,
                 "GET",

@@ -20,6 +20,7 @@ from typing import Any
 import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
 from jwt.algorithms import ECAlgorithm, OKPAlgorithm, RSAAlgorithm
+from loop_support import loop_ticks_while
 from test_jws import (
     EC384_PRIVATE,
     EC_OTHER,
@@ -643,22 +644,13 @@ def test_aprepare_fetches_in_a_thread_and_the_loop_keeps_running(server: JWKSSer
     source = build(keys=None, jwks_url=server.url)
     token = _es256_token()
 
-    async def scenario() -> tuple[int, str | None]:
-        ticks = 0
-
-        async def ticker() -> None:
-            nonlocal ticks
-            while True:
-                await asyncio.sleep(0.01)
-                ticks += 1
-
-        task = asyncio.create_task(ticker())
-        await source.aprepare(view(token))
-        task.cancel()
+    async def scenario() -> tuple[int, BaseException | None, str | None]:
+        ticks, raised = await loop_ticks_while(source.aprepare(view(token)))
         # verify is synchronous, on the loop: the keys are already there.
-        return ticks, source.verify(view(token), NOW).key_id
+        return ticks, raised, source.verify(view(token), NOW).key_id
 
-    ticks, key_id = asyncio.run(scenario())
+    ticks, raised, key_id = asyncio.run(scenario())
+    assert raised is None
     assert key_id == "ec-1"
     assert ticks >= 10  # the loop ran while the fetch waited 0.3 s
     assert server.requests == 1

@@ -94,10 +94,6 @@ class RFC9421Source(Source):
     #: Only for RFC 9421 Appendix B vectors: the message carries no claims header.
     claims_required: bool = True
     type: str = "rfc9421"
-    #: Component lists of canonical headers already checked (only those that passed; bounded).
-    _covered: dict[tuple[str, ...], tuple[tuple[str, ...], tuple[BaseStep, ...]]] = field(
-        default_factory=dict, init=False, repr=False
-    )
     #: Claims headers that verified, decoded (see _verified_claims; bounded).
     _decoded_claims: dict[str, dict[str, Any]] = field(default_factory=dict, init=False, repr=False)
     #: Signature-Input shapes learned from verified requests (rfc9421_shapes).
@@ -210,31 +206,18 @@ class RFC9421Source(Source):
             if found is None:
                 return None
             parameters = found
-            checked = self._covered_components(names)
-            if checked is None:
+            try:
+                # Checked on every miss: a verified request teaches its shape,
+                # after which the shape carries the checked components.
+                components = self._check_components(names)
+            except VerificationError:
                 return None
-            covered = checked
+            covered = (components, plan_base(components))
         signature = structured.canonical_byte_sequence_member(signature_text)
         if signature is None or signature[0] != label:
             return None
         signature_params = input_text[len(label) + 1 :]
         return label, covered[0], covered[1], parameters, signature_params, signature[1], lesson
-
-    def _covered_components(
-        self, names: tuple[str, ...]
-    ) -> tuple[tuple[str, ...], tuple[BaseStep, ...]] | None:
-        """Checked components and their base plan, cached; None when the check refuses."""
-        covered = self._covered.get(names)
-        if covered is None:
-            try:
-                components = self._check_components(names)
-            except VerificationError:
-                return None
-            covered = (components, plan_base(components))
-            if len(self._covered) >= 64:
-                self._covered.clear()
-            self._covered[names] = covered
-        return covered
 
     def _learn(self, shape: Shape) -> None:
         # A new tuple, swapped in whole: threads reading the old one are unaffected.
