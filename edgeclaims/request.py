@@ -218,16 +218,21 @@ class RequestView:
         """Every value of a header (lower-cased name), as separate field lines where known."""
         if self._headers is not None:
             return self._headers.get(name, [])
+        value = self._environ_value(name)
+        return [] if value is None else [value]
+
+    def _environ_value(self, name: str) -> str | None:
+        # A WSGI environ holds one value per name: the server already merged
+        # repeats and underscore spellings (see wsgi.py).
         assert self._wsgi_environ is not None
         value = self._wsgi_environ.get(wsgi_header_key(name))
-        return [] if value is None else [str(value)]
+        return None if value is None else str(value)
 
     def field_value(self, name: str) -> str | None:
         """A header's value as RFC 9421 §2.1 covers it: lines trimmed, joined with ", "."""
         if self._headers is None:
-            assert self._wsgi_environ is not None
-            value = self._wsgi_environ.get(wsgi_header_key(name))
-            return None if value is None else str(value).strip()
+            value = self._environ_value(name)
+            return None if value is None else value.strip()
         values = self._headers.get(name)
         if not values:
             return None
@@ -240,11 +245,8 @@ class RequestView:
         (where the server keeps the spelling) also with underscores.
         """
         if self._headers is None:
-            # A WSGI environ holds one value per name; the server already
-            # merged any repeats and underscore spellings (see wsgi.py).
-            assert self._wsgi_environ is not None
-            value = self._wsgi_environ.get(wsgi_header_key(name))
-            return (str(value).strip() or None) if value is not None else None
+            value = self._environ_value(name)
+            return (value.strip() or None) if value is not None else None
         values = self._headers.get(name, [])
         # uvicorn and Starlette keep `x_edge_claims` apart from `x-edge-claims`;
         # a WSGI environ would merge them (CVE-2015-0219 class). Any
@@ -266,11 +268,9 @@ class RequestView:
         refused there rather than passing as anonymous.
         """
         if self._headers is None:
-            assert self._wsgi_environ is not None
-            environ = self._wsgi_environ
             for name in names:
-                value = environ.get(wsgi_header_key(name))
-                if value is not None and str(value).strip():
+                value = self._environ_value(name)
+                if value is not None and value.strip():
                     return True
             return False
         for name in names:
