@@ -38,7 +38,7 @@ from edgeclaims.jose import ALGORITHMS
 from edgeclaims.jwks import JWKSError, StaticKeySet, parse_jwks
 from edgeclaims.sources.jws import JWSSource
 
-VECTORS = Path(__file__).resolve().parents[1].parent / "shared" / "vectors" / "wycheproof"
+VECTORS = Path(__file__).resolve().parent / "vectors" / "wycheproof"
 
 #: Valid in Wycheproof, refused by per-key algorithm binding (see the module docstring).
 KEY_ALG_DIFFERS = {346, 347, 350, 351}
@@ -49,7 +49,7 @@ MISLABELLED = {367, 370, 372, 373}
 def _load(name: str) -> dict[str, Any]:
     path = VECTORS / name
     if not path.exists():
-        pytest.fail(f"Wycheproof vectors not found at {path} (../shared/vectors)")
+        pytest.fail(f"Wycheproof vectors not found at {path} (tests/vectors/wycheproof)")
     return json.loads(path.read_text())
 
 
