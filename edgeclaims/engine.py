@@ -19,7 +19,7 @@ from typing import Any, NamedTuple
 
 from edgeclaims.config import Config, load_config
 from edgeclaims.errors import (
-    BindingMismatch,
+    AmbiguousRequest,
     Forbidden,
     MalformedHeader,
     MissingIdentity,
@@ -29,6 +29,7 @@ from edgeclaims.errors import (
     VerificationError,
 )
 from edgeclaims.identity import Identity
+from edgeclaims.logs import log_decision
 from edgeclaims.replay import ReplayStore, build_replay_store
 from edgeclaims.request import RequestView
 from edgeclaims.sources import Assertion, Source, Trace
@@ -149,13 +150,20 @@ class Engine:
         return self._log(view, self._finish(step, first))
 
     def _verify(self, view: RequestView, trace: Trace | None = None) -> Outcome | _Pending:
-        requirement = self.policy.requirement_for(view.method, view.route_path)
+        try:
+            requirement = self.policy.requirement_for(view.method, view.route_path)
+        except AmbiguousRequest as exc:
+            # Refused whoever asks, public paths included: which route it
+            # falls under depends on who reads it.
+            if trace:
+                trace("route", f"{view.method!r} {view.route_path!r} → {exc.detail}")
+            return self._refuse(exc)
         public = requirement.kind == "public"
         if trace:
             matched = requirement.route or "default"
             trace("route", f"{view.method} {view.route_path} → {requirement.kind} ({matched})")
-        if view.binding_problem is not None:
-            return self._refuse(BindingMismatch(view.binding_problem))
+        if view.problem is not None:
+            return self._refuse(view.problem)
         if self._peers and not public and not self._peer_trusted(view.peer):
             return self._refuse(UntrustedPeer("the peer address is not a trusted edge"))
         source = self._select_source(view)
@@ -279,17 +287,7 @@ class Engine:
             "path": view.route_path,
             "request_id": self._request_id(view),
         }
-        logger.log(
-            level,
-            "edgeclaims %s code=%s source=%s key_id=%s subject=%s path=%s",
-            verdict,
-            record["code"],
-            record["source"],
-            record["key_id"],
-            record["subject"],
-            view.route_path,
-            extra={"edgeclaims": record},
-        )
+        log_decision(level, record)
         return outcome
 
     def _request_id(self, view: RequestView) -> str | None:

@@ -14,6 +14,7 @@ from typing import ClassVar
 __all__ = [
     "AlgorithmNotAllowed",
     "AmbiguousHeader",
+    "AmbiguousRequest",
     "BadAudience",
     "BadIssuer",
     "BadSignature",
@@ -88,6 +89,19 @@ class MalformedHeader(VerificationError):
 class AmbiguousHeader(VerificationError):
     code = "ambiguous"
     title = "Ambiguous identity header"
+
+
+class AmbiguousRequest(VerificationError):
+    """The request's path or method has more than one reading (docs/roles.md).
+
+    A dot or empty segment, a backslash, a path that is not UTF-8, or a
+    method that is not upper-case: servers and frameworks disagree on what
+    such a request names, so no route decision about it can be trusted.
+    """
+
+    code = "ambiguous_request"
+    status = 400
+    title = "Ambiguous request path or method"
 
 
 class InsufficientCoverage(VerificationError):
@@ -180,6 +194,7 @@ _BY_CODE: dict[str, type[VerificationError]] = {
         MissingIdentity,
         MalformedHeader,
         AmbiguousHeader,
+        AmbiguousRequest,
         InsufficientCoverage,
         UnsupportedComponent,
         UnknownKey,

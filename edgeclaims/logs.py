@@ -47,6 +47,7 @@ __all__ = [
     "DecisionCounter",
     "JSONFormatter",
     "install_metrics",
+    "log_decision",
     "log_view_refusal",
 ]
 
@@ -109,6 +110,36 @@ class JSONFormatter(logging.Formatter):
         return json.dumps(document, default=str, separators=(",", ":"))
 
 
+def printable(value: object) -> str:
+    """A value as one line of plain ASCII for the text log line.
+
+    The path is the client's, decoded (even on a refused request), and the
+    subject is whatever the edge signed: a ``%0A`` in either would otherwise
+    start a forged record in a text log. Control characters, non-ASCII and
+    backslashes are written as Python escapes; the JSON fields keep the
+    value itself, which JSON escapes on its own.
+    """
+    text = str(value)
+    if text.isascii() and text.isprintable() and "\\" not in text:
+        return text
+    return text.encode("unicode_escape").decode("ascii")
+
+
+def log_decision(level: int, record: Mapping[str, object]) -> None:
+    """Write the engine's one record for a decision (fields: :data:`DECISION_FIELDS`)."""
+    logger.log(
+        level,
+        "edgeclaims %s code=%s source=%s key_id=%s subject=%s path=%s",
+        record["outcome"],
+        record["code"],
+        record["source"],
+        printable(record["key_id"]),
+        printable(record["subject"]),
+        printable(record["path"]),
+        extra={"edgeclaims": record},
+    )
+
+
 def log_view_refusal(
     error: VerificationError,
     identity: Identity | None,
@@ -133,8 +164,8 @@ def log_view_refusal(
     logger.warning(
         "edgeclaims refused by the view code=%s subject=%s path=%s",
         error.code,
-        record["subject"],
-        path,
+        printable(record["subject"]),
+        printable(path),
         extra={"edgeclaims": record},
     )
 

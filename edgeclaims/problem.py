@@ -9,6 +9,7 @@ from edgeclaims.errors import VerificationError
 __all__ = ["problem_body", "problem_headers"]
 
 _REASONS = {
+    400: "Bad Request",
     401: "Unauthorized",
     403: "Forbidden",
     431: "Request Header Fields Too Large",

@@ -12,10 +12,13 @@ The IIS rules (reference/iis.md, "The path the signature binds"):
   (set by IIS itself), ``REQUEST_URI`` or ``RAW_URI``; only when none exists,
   ``SCRIPT_NAME + PATH_INFO`` re-encoded;
 * the route path — what the application will route on — is what the server
-  hands the app (``SCRIPT_NAME + PATH_INFO``, ASGI ``path``). When it does not
-  decode to the same thing as the raw path, the signature would bind one
-  path while the app serves another: ``binding_problem`` says so and the
-  engine refuses the request;
+  hands the app: ``SCRIPT_NAME + PATH_INFO``; under ASGI ``path``, which
+  already holds ``root_path`` when it starts with it (Starlette's and
+  Django's rule; uvicorn ``--root-path`` and ``FastAPI(root_path=…)`` both
+  do this), else ``root_path + path``. It is the whole path the client
+  asked for, the one the edge saw. When it does not decode to the same
+  thing as the raw path, the signature would bind one path while the app
+  serves another: ``problem`` says so and the engine refuses the request;
 * ``X-Original-URL`` (wfastcgi swaps it into ``PATH_INFO``) is never a source
   of the signed path unless the deployment says IIS URL Rewrite sets it.
 """
@@ -27,7 +30,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 from urllib.parse import quote, unquote_to_bytes
 
-from edgeclaims.errors import AmbiguousHeader
+from edgeclaims.errors import AmbiguousHeader, BindingMismatch, VerificationError
 
 __all__ = ["RequestView", "normalize_path", "wsgi_header_key"]
 
@@ -56,6 +59,19 @@ def normalize_path(raw_path: str) -> str:
     return quote(unquote_to_bytes(raw_path), safe="/")
 
 
+def _whole_asgi_path(path: str, root_path: str) -> str:
+    """The path the client asked for, from an ASGI ``path`` and ``root_path``.
+
+    ``path`` holds ``root_path`` when it starts with it at a segment
+    boundary — Starlette's ``get_route_path`` reads it so, and routes on
+    the rest; otherwise it is relative to ``root_path`` (the older reading).
+    """
+    boundary = len(root_path)
+    if root_path and path.startswith(root_path) and path[boundary : boundary + 1] in ("", "/"):
+        return path
+    return root_path + path
+
+
 def _authority(host: str, scheme: str) -> str:
     host = host.strip().lower()
     default = _DEFAULT_PORTS.get(scheme)
@@ -72,9 +88,9 @@ class RequestView:
         "_underscored",
         "_wsgi_environ",
         "authority",
-        "binding_problem",
         "method",
         "peer",
+        "problem",
         "raw_path",
         "raw_query",
         "route_path",
@@ -93,7 +109,7 @@ class RequestView:
         peer: str | None,
         headers: Mapping[str, list[str]] | None = None,
         wsgi_environ: Mapping[str, Any] | None = None,
-        binding_problem: str | None = None,
+        problem: VerificationError | None = None,
     ) -> None:
         self.method = method
         self.scheme = scheme
@@ -105,7 +121,9 @@ class RequestView:
         #: The decoded path the application routes on (for route policy).
         self.route_path = route_path
         self.peer = peer
-        self.binding_problem = binding_problem
+        #: Why the request itself cannot be trusted, whatever it carries: a
+        #: path the app routes on that is not the request's, two Hosts.
+        self.problem = problem
         self._headers = headers
         # Names that arrived with underscores, spelled with dashes.
         self._underscored = (
@@ -128,7 +146,7 @@ class RequestView:
         routed = str(environ.get("SCRIPT_NAME", "")) + str(environ.get("PATH_INFO", ""))
         route_bytes = routed.encode("latin-1", "replace")
         original_url = environ.get("HTTP_X_ORIGINAL_URL")
-        problem = None
+        problem: VerificationError | None = None
 
         raw_uri = None
         if original_url and trust_original_url:
@@ -143,11 +161,13 @@ class RequestView:
             raw_path, sep, raw_query = raw_uri.partition("?")
             query: str | None = raw_query if sep else None
             if not raw_path.startswith("/"):
-                problem = "the raw request path is not an absolute path"
+                problem = BindingMismatch("the raw request path is not an absolute path")
             elif raw_path != routed and unquote_to_bytes(raw_path) != route_bytes:
                 # wfastcgi swaps X-Original-URL into PATH_INFO: a client that
                 # sends it makes the app serve a path nobody signed.
-                problem = "the path the application routes on differs from the request path"
+                problem = BindingMismatch(
+                    "the path the application routes on differs from the request path"
+                )
         else:
             raw_path = quote(route_bytes, safe="/;=,:@!$&'()*+")
             qs = environ.get("QUERY_STRING")
@@ -155,7 +175,12 @@ class RequestView:
         if original_url and not trust_original_url and problem is None:
             original_path = str(original_url).partition("?")[0]
             if unquote_to_bytes(original_path) != unquote_to_bytes(raw_path):
-                problem = "X-Original-URL names another path than the one requested"
+                problem = BindingMismatch(
+                    "X-Original-URL names another path than the one requested"
+                )
+        if problem is None and "," in str(host):
+            # Servers join repeated lines with ", " (waitress): two Hosts.
+            problem = AmbiguousHeader("the Host header arrived more than once")
 
         return cls(
             method=str(environ.get("REQUEST_METHOD", "GET")),
@@ -167,7 +192,7 @@ class RequestView:
             or "/",
             peer=environ.get("REMOTE_ADDR"),
             wsgi_environ=environ,
-            binding_problem=problem,
+            problem=problem,
         )
 
     @classmethod
@@ -179,23 +204,35 @@ class RequestView:
                 raw_value.decode("latin-1")
             )
         scheme = str(scope.get("scheme") or ("ws" if scope.get("type") == "websocket" else "http"))
+        problem: VerificationError | None = None
         host_values = headers.get("host")
         if host_values:
             host = host_values[-1]
+            if len(host_values) > 1 or "," in host:
+                # uvicorn with httptools passes both lines on: @authority
+                # would bind one while Starlette's request.url uses the other.
+                problem = AmbiguousHeader("the Host header arrived more than once")
         else:
             server = scope.get("server") or ("", None)
             host = f"{server[0]}:{server[1]}" if server[1] is not None else str(server[0])
-        routed = str(scope.get("root_path", "")) + str(scope.get("path", "/"))
+        path = str(scope.get("path", "/"))
+        root_path = str(scope.get("root_path", ""))
+        routed = _whole_asgi_path(path, root_path)
         raw_path_bytes = scope.get("raw_path")
-        problem = None
         if raw_path_bytes:
             raw_path = bytes(raw_path_bytes).decode("latin-1")
             # Some servers put the query in raw_path; the query is separate in ASGI.
             raw_path = raw_path.partition("?")[0]
             decoded = unquote_to_bytes(raw_path).decode("utf-8", "replace")
-            # Servers disagree on whether `path` includes `root_path`: accept either.
-            if decoded not in (str(scope.get("path", "/")), routed):
-                problem = "the path the application routes on differs from the request path"
+            if not raw_path.startswith("/"):
+                # An absolute-form target (``GET http://host/admin``): WSGI
+                # servers hand it over the same way, and it is refused there too.
+                problem = BindingMismatch("the raw request path is not an absolute path")
+            elif decoded not in (path, routed):
+                # A proxy in front may or may not have kept root_path in the target.
+                problem = BindingMismatch(
+                    "the path the application routes on differs from the request path"
+                )
         else:
             raw_path = quote(routed.encode("utf-8"), safe="/;=,:@!$&'()*+")
         query_bytes = scope.get("query_string", b"")
@@ -209,7 +246,7 @@ class RequestView:
             route_path=routed or "/",
             peer=str(client[0]) if client else None,
             headers=headers,
-            binding_problem=problem,
+            problem=problem,
         )
 
     # -- header look-ups ------------------------------------------------------

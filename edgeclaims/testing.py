@@ -153,7 +153,7 @@ def build_wsgi_environ(method: str, url: str, headers: Mapping[str, str]) -> dic
     scheme = parts.scheme or "http"
     raw_path = parts.path or "/"
     environ: dict[str, Any] = {
-        "REQUEST_METHOD": method.upper(),
+        "REQUEST_METHOD": method,
         "SCRIPT_NAME": "",
         "PATH_INFO": unquote_to_bytes(raw_path).decode("latin-1"),
         "QUERY_STRING": parts.query,
@@ -191,7 +191,7 @@ def build_asgi_scope(
         "type": "http",
         "asgi": {"version": "3.0", "spec_version": "2.3"},
         "http_version": "1.1",
-        "method": method.upper(),
+        "method": method,
         "scheme": scheme,
         "path": unquote_to_bytes(raw_path).decode("utf-8", "replace"),
         "raw_path": raw_path.encode("latin-1"),

@@ -15,6 +15,7 @@ import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
@@ -53,7 +54,7 @@ def config_mapping(**overrides: object) -> dict[str, object]:
         ],
         "replay": {"store": "memory"},
         "roles": {"admin": ["groups=okta-admins"], "staff": ["groups=staff"]},
-        "routes": {"/admin/*": ["admin"], "/healthz": "public"},
+        "routes": {"/admin/*": ["admin"], "GET /reports/*": ["admin"], "/healthz": "public"},
     }
     mapping.update(overrides)
     return mapping
@@ -64,6 +65,13 @@ Headers = list[tuple[str, str]]
 
 @dataclass(frozen=True)
 class Case:
+    """One row; ``not_for`` names the entry points that cannot express it, with the reason.
+
+    Keys: ``wsgi`` (an environ), ``httpx`` (a client that normalizes the
+    path and method), ``http`` (a real server in front), ``no-body`` (a
+    client that drops a HEAD response's body).
+    """
+
     id: str
     method: str
     url: str
@@ -71,6 +79,12 @@ class Case:
     expect: str
     #: Entry points where the case cannot be expressed (with the reason).
     not_for: dict[str, str] = field(default_factory=dict)
+
+    def skip_for(self, *entries: str) -> None:
+        """Skip the test, with the reason, when the row cannot go through these entries."""
+        for entry in entries:
+            if entry in self.not_for:
+                pytest.skip(self.not_for[entry])
 
 
 def signed(
@@ -143,6 +157,12 @@ def _signed_raw_claims(raw_value: str) -> Headers:
 def cases() -> list[Case]:
     ok = signed()
     asgi_only = {"wsgi": "a WSGI environ cannot hold two spellings or two lines of a header"}
+    normalizing = {"httpx": "httpx removes dot segments and upper-cases the method"}
+    lower_case = {
+        **normalizing,
+        "http": "waitress and uvicorn answer a lower-case method with their own 400",
+    }
+    no_body = {"no-body": "a HEAD response has no body to read the code from"}
     return [
         Case("valid-hmac", "GET", ORIGIN + "/whoami", ok, "ok"),
         Case("valid-ecdsa", "GET", ORIGIN + "/whoami", signed(key=EC_KEY), "ok"),
@@ -357,6 +377,69 @@ def cases() -> list[Case]:
             ORIGIN + "/admin/users",
             signed(path="/admin/users"),
             "forbidden",
+        ),
+        # Requests with no single reading (docs/roles.md): refused whatever they carry.
+        Case(
+            "dot-segment-into-public",
+            "GET",
+            ORIGIN + "/admin/../healthz",
+            signed(path="/admin/../healthz"),
+            "ambiguous_request",
+            normalizing,
+        ),
+        Case(
+            "dot-segment-anonymous",
+            "GET",
+            ORIGIN + "/admin/../healthz",
+            [],
+            "ambiguous_request",
+            normalizing,
+        ),
+        Case(
+            "encoded-dot-segment",
+            "GET",
+            ORIGIN + "/healthz/%2e%2e/admin/users",
+            signed(path="/healthz/%2e%2e/admin/users", claims=ADMIN),
+            "ambiguous_request",
+            normalizing,
+        ),
+        Case(
+            "encoded-slash-dot-segment",
+            "GET",
+            ORIGIN + "/admin/..%2fhealthz",
+            [],
+            "ambiguous_request",
+        ),
+        Case(
+            "empty-segment",
+            "GET",
+            ORIGIN + "/admin//users",
+            signed(path="/admin//users"),
+            "ambiguous_request",
+        ),
+        Case(
+            "lower-case-method",
+            "post",
+            ORIGIN + "/whoami",
+            signed("POST"),
+            "ambiguous_request",
+            lower_case,
+        ),
+        Case(
+            "head-under-a-get-rule",
+            "HEAD",
+            ORIGIN + "/reports/q3",
+            signed("HEAD", path="/reports/q3"),
+            "forbidden",
+            no_body,
+        ),
+        Case(
+            "two-host-lines",
+            "GET",
+            ORIGIN + "/whoami",
+            [("Host", "app.example.com"), ("Host", "evil.example"), *ok],
+            "ambiguous",
+            asgi_only,
         ),
         Case(
             "invalid-on-public-route",

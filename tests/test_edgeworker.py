@@ -553,6 +553,10 @@ POLICY_REQUESTS = [
     ("GET", "/gold/x"),
     ("get", "/orders/7"),
     ("GET", "/api/v1/caf\u00e9"),
+    ("GET", "//admin"),
+    ("GET", "/admin/./users"),
+    ("GET", "/admin\\..\\healthz"),
+    ("GET", "/admin/\ufffd"),
 ]
 
 
@@ -589,4 +593,4 @@ def test_edge_policy_decides_like_the_origin(node: str, default_route: object) -
             mismatches.append((case, python, decided))
     assert mismatches == []
     outcomes = {d["outcome"] for d in edge}
-    assert outcomes == {"allow", "unauthenticated", "forbidden"}
+    assert outcomes == {"allow", "unauthenticated", "forbidden", "ambiguous_request"}

@@ -15,7 +15,7 @@ from test_rbac_conformance import POLICY as CONFORMANCE_POLICY
 
 from edgeclaims.errors import ConfigurationError
 from edgeclaims.identity import freeze_claims
-from edgeclaims.rbac import Policy, RouteRequirement, compile_policy, remove_dot_segments
+from edgeclaims.rbac import Policy, RouteRequirement, ambiguity, compile_policy
 from edgeclaims.rbac.matching import scalar_text
 from edgeclaims.settings import Table
 
@@ -451,8 +451,17 @@ VIEWER = ["email=*@example.com"]
             {},
             {},
             {"/public/../admin": "public"},
-            "routes./public/../admin: '.' and '..' segments never match (paths are normalized)",
+            "routes./public/../admin: empty, '.' and '..' segments and backslashes never match "
+            "(such requests are refused)",
             id="route-dot-segment",
+        ),
+        pytest.param(
+            {},
+            {},
+            {"/admin//x": "public"},
+            "routes./admin//x: empty, '.' and '..' segments and backslashes never match "
+            "(such requests are refused)",
+            id="route-empty-segment",
         ),
     ],
 )
@@ -516,22 +525,52 @@ def test_scalar_text_is_what_javascript_writes(value: object, text: str | None) 
 
 
 @pytest.mark.parametrize(
-    ("path", "normalized"),
+    ("method", "path", "problem"),
     [
-        ("/a/b/c/./../../g", "/a/g"),
-        ("/public/../admin", "/admin"),
-        ("/..", "/"),
-        ("/a/..", "/"),
-        ("/a/.", "/a/"),
-        ("/a/./b", "/a/b"),
-        ("/../../x", "/x"),
-        ("/a/.b/..c", "/a/.b/..c"),
-        ("", "/"),
-        ("/plain/path", "/plain/path"),
+        pytest.param("GET", "/public/../admin", "the path has a dot segment", id="dot-dot"),
+        pytest.param("GET", "/admin/..", "the path has a dot segment", id="trailing-dot-dot"),
+        pytest.param("GET", "/a/./b", "the path has a dot segment", id="dot"),
+        pytest.param("GET", "/a/.", "the path has a dot segment", id="trailing-dot"),
+        pytest.param("GET", "//admin", "the path has an empty segment", id="leading-empty"),
+        pytest.param("GET", "/admin//x", "the path has an empty segment", id="inner-empty"),
+        pytest.param("GET", "/admin\\..\\x", "the path has a backslash", id="backslash"),
+        pytest.param("GET", "/adm\ufffdin", "the path is not UTF-8", id="not-utf8"),
+        pytest.param("GET", "admin", "the path is not absolute", id="relative"),
+        pytest.param("post", "/orders/1", "the method is not an upper-case token", id="lower"),
+        pytest.param("Post", "/orders/1", "the method is not an upper-case token", id="mixed"),
+        pytest.param("GET ", "/x", "the method is not an upper-case token", id="space"),
+        pytest.param("", "/x", "the method is not an upper-case token", id="empty-method"),
     ],
 )
-def test_remove_dot_segments(path: str, normalized: str) -> None:
-    assert remove_dot_segments(path) == normalized
+def test_requests_with_more_than_one_reading_are_refused(
+    method: str, path: str, problem: str
+) -> None:
+    error = ambiguity(method, path)
+    assert error is not None
+    assert (error.code, error.status, error.detail) == ("ambiguous_request", 400, problem)
+    policy = policy_of({"admin": ["groups=a"]}, routes={"/admin/*": ["admin"]})
+    assert policy.decide(None, method, path).outcome == "ambiguous_request"
+    assert policy.decide({"groups": ["a"]}, method, path).outcome == "ambiguous_request"
+
+
+@pytest.mark.parametrize(
+    "path",
+    ["/", "/admin", "/admin/", "/a/.b/..c/...", "/a.b/c..", "/%2e", "/caf\u00e9", "/a;b=c"],
+)
+def test_paths_with_one_reading_pass(path: str) -> None:
+    assert ambiguity("GET", path) is None
+    assert ambiguity("M-SEARCH", path) is None
+
+
+def test_a_get_rule_covers_head() -> None:
+    policy = policy_of(
+        {"admin": ["groups=a"], "viewer": ["groups=v"]},
+        routes={"GET /reports/*": ["admin"], "POST /reports/*": ["viewer"]},
+    )
+    viewer = {"groups": ["v"]}
+    assert policy.decide(viewer, "HEAD", "/reports/q3").outcome == "forbidden"
+    assert policy.decide(viewer, "HEAD", "/reports/q3").route == "GET /reports/*"
+    assert policy.decide(viewer, "POST", "/reports/q3").outcome == "allow"
 
 
 def test_big_integers_compare_as_javascript_reads_them() -> None:

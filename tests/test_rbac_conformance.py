@@ -62,7 +62,7 @@ def test_case_ids_are_unique_and_cases_complete() -> None:
     required = {"id", "claims", "method", "path", "roles", "permissions", "outcome", "route"}
     for case in CASES:
         assert required <= set(case) <= required | {"overage", "note"}, case["id"]
-        assert case["outcome"] in ("allow", "unauthenticated", "forbidden")
+        assert case["outcome"] in ("allow", "unauthenticated", "forbidden", "ambiguous_request")
 
 
 def test_the_table_covers_every_form() -> None:
@@ -79,7 +79,7 @@ def test_the_table_covers_every_form() -> None:
     assert any(case.get("overage") for case in CASES)
     assert any(case["claims"] is None for case in CASES)
     outcomes = {case["outcome"] for case in CASES}
-    assert outcomes == {"allow", "unauthenticated", "forbidden"}
+    assert outcomes == {"allow", "unauthenticated", "forbidden", "ambiguous_request"}
     # Hierarchy deeper than two: some role grants another three includes away.
     deepest = max(len(_chain(roles, name)) for name in roles)
     assert deepest > 3

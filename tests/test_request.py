@@ -36,7 +36,7 @@ def test_wfastcgi_raw_url_is_the_signed_path() -> None:
     assert view.raw_query == "x=1"
     assert view.authority == "app.example.com"
     assert view.route_path == "/files/a/b c"
-    assert view.binding_problem is None
+    assert view.problem is None
     assert view.query_for_signature() == "?x=1"
 
 
@@ -46,13 +46,13 @@ def test_x_original_url_swapped_into_path_info_is_a_binding_mismatch() -> None:
         UNENCODED_URL="/healthz", PATH_INFO="/admin", QUERY_STRING="", HTTP_X_ORIGINAL_URL="/admin"
     )
     view = RequestView.from_wsgi(environ)
-    assert view.binding_problem is not None
+    assert view.problem.code == "binding_mismatch"
     assert view.route_path == "/admin"
 
 
 def test_x_original_url_naming_the_same_path_is_fine() -> None:
     environ = wfastcgi_environ(HTTP_X_ORIGINAL_URL="/files/a%2Fb%20c?x=1")
-    assert RequestView.from_wsgi(environ).binding_problem is None
+    assert RequestView.from_wsgi(environ).problem is None
 
 
 def test_trusted_original_url_is_the_signed_path() -> None:
@@ -60,7 +60,7 @@ def test_trusted_original_url_is_the_signed_path() -> None:
         UNENCODED_URL="/app.py", PATH_INFO="/orders/7", HTTP_X_ORIGINAL_URL="/orders/7?full=1"
     )
     view = RequestView.from_wsgi(environ, trust_original_url=True)
-    assert (view.raw_path, view.raw_query, view.binding_problem) == ("/orders/7", "full=1", None)
+    assert (view.raw_path, view.raw_query, view.problem) == ("/orders/7", "full=1", None)
 
 
 def test_httpplatformhandler_decoded_path_is_reencoded() -> None:
@@ -71,7 +71,7 @@ def test_httpplatformhandler_decoded_path_is_reencoded() -> None:
     view = RequestView.from_wsgi(environ)
     assert view.raw_path == "/files/a/b%20c"
     assert view.path_for_signature("normalized") == "/files/a/b%20c"
-    assert view.binding_problem is None
+    assert view.problem is None
 
 
 def test_no_query_is_a_lone_question_mark() -> None:
@@ -117,13 +117,13 @@ def test_asgi_raw_path_and_headers() -> None:
     view = RequestView.from_asgi(scope)
     assert (view.raw_path, view.raw_query, view.route_path) == ("/a%2Fb", "q=1", "/a/b")
     assert view.header("x-edge-claims") == "abc"
-    assert view.binding_problem is None
+    assert view.problem is None
 
 
 def test_asgi_raw_path_disagreeing_with_path_is_a_binding_mismatch() -> None:
     scope = build_asgi_scope("GET", "https://app.example.com/public", [])
     scope["path"] = "/admin"
-    assert RequestView.from_asgi(scope).binding_problem is not None
+    assert RequestView.from_asgi(scope).problem.code == "binding_mismatch"
 
 
 @pytest.mark.parametrize(
@@ -150,3 +150,46 @@ def test_empty_identity_header_counts_as_missing() -> None:
     assert not view.present(["x-edge-claims"])
     environ = wfastcgi_environ(HTTP_X_EDGE_CLAIMS="")
     assert RequestView.from_wsgi(environ).header("x-edge-claims") is None
+
+
+@pytest.mark.parametrize(
+    ("root_path", "path", "raw_path", "whole"),
+    [
+        pytest.param("/app", "/app/admin", "/app/admin", "/app/admin", id="path-holds-root"),
+        pytest.param("/app", "/admin", "/admin", "/app/admin", id="path-relative-to-root"),
+        pytest.param("/app", "/app", "/app", "/app", id="root-itself"),
+        pytest.param(
+            "/app", "/application", "/application", "/app/application", id="not-a-boundary"
+        ),
+        pytest.param("", "/admin", "/admin", "/admin", id="no-root"),
+    ],
+)
+def test_asgi_route_path_is_the_whole_path_once(
+    root_path: str, path: str, raw_path: str, whole: str
+) -> None:
+    """uvicorn --root-path and FastAPI(root_path=...) already put root_path in path."""
+    scope = build_asgi_scope("GET", f"https://app.example.com{raw_path}", [])
+    scope.update(root_path=root_path, path=path)
+    view = RequestView.from_asgi(scope)
+    assert view.route_path == whole
+    assert view.problem is None
+
+
+def test_asgi_two_host_lines_are_ambiguous() -> None:
+    scope = build_asgi_scope(
+        "GET", "https://app.example.com/", [("Host", "app.example.com"), ("Host", "evil.example")]
+    )
+    assert RequestView.from_asgi(scope).problem.code == "ambiguous"
+
+
+def test_wsgi_joined_host_lines_are_ambiguous() -> None:
+    environ = wfastcgi_environ(HTTP_HOST="app.example.com, evil.example")
+    assert RequestView.from_wsgi(environ).problem.code == "ambiguous"
+
+
+def test_asgi_absolute_form_target_is_refused_like_wsgi() -> None:
+    scope = build_asgi_scope("GET", "https://app.example.com/admin", [])
+    scope["raw_path"] = b"http://app.example.com/admin"
+    assert RequestView.from_asgi(scope).problem.code == "binding_mismatch"
+    environ = wfastcgi_environ(UNENCODED_URL="http://app.example.com/admin", PATH_INFO="/admin")
+    assert RequestView.from_wsgi(environ).problem.code == "binding_mismatch"

@@ -98,6 +98,10 @@ class IdentityRefused(exceptions.HTTPException):
         )
 
 
+class BadRequest(IdentityRefused, exceptions.BadRequest):
+    """400: the request's path or method has more than one reading."""
+
+
 class Unauthorized(IdentityRefused, exceptions.Unauthorized):
     """401: no identity, or one that could not be trusted."""
 
@@ -115,6 +119,7 @@ class ServiceUnavailable(IdentityRefused, exceptions.ServiceUnavailable):
 
 
 _BY_STATUS: dict[int, type[IdentityRefused]] = {
+    400: BadRequest,
     401: Unauthorized,
     403: Forbidden,
     431: HeadersTooLarge,
@@ -124,7 +129,7 @@ _BY_STATUS: dict[int, type[IdentityRefused]] = {
 
 def refusal_exception(error: VerificationError) -> IdentityRefused:
     """The :class:`IdentityRefused` to raise for a verification error."""
-    # Every error is 401, 403, 431 or 503; the response carries error.status anyway.
+    # Every error is 400, 401, 403, 431 or 503; the response carries error.status anyway.
     return _BY_STATUS.get(error.status, Unauthorized)(error)
 
 

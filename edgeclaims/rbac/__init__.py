@@ -26,15 +26,17 @@ Values
     the member of each element that is an object (one level); an array at
     the end matches when any element matches. Absent is not ``null``.
 Routes
-    Keys are ``"/glob"`` or ``"METHOD[,METHOD…] /glob"``, upper-case and
-    case-sensitive (HEAD is not GET). Path globs: ``*`` any run including
+    Keys are ``"/glob"`` or ``"METHOD[,METHOD…] /glob"``, upper-case; a
+    rule naming GET covers HEAD too. Path globs: ``*`` any run including
     ``/``, ``?`` one character, a trailing ``/*`` also matches the bare
     prefix (``/admin/*`` covers ``/admin``). Values: ``"public"``,
     ``"authenticated"`` or a list of names, any of which suffices; each name
     must be a role or a permission (checked at start-up, so typos fail
     loudly). Order: the first matching route, then ``public_paths``, then
-    the default. Paths are the percent-decoded path with dot segments
-    removed (RFC 3986 §5.2.4).
+    the default. Paths are the percent-decoded path the framework routes
+    on, as it is; a request with no single reading (dot or empty segments,
+    backslashes, a path that is not UTF-8, a method that is not upper-case)
+    is refused by :func:`ambiguity` instead of being matched.
 Overage
     Entra ID replaces too large a ``groups`` claim by ``_claim_names`` (or
     ``hasgroups: true``); :meth:`Policy.overage` names such claims when
@@ -51,7 +53,7 @@ from edgeclaims.rbac.policy import (
     Policy,
     compile_policy,
 )
-from edgeclaims.rbac.routes import RouteRequirement, remove_dot_segments
+from edgeclaims.rbac.routes import RouteRequirement, ambiguity
 
 __all__ = [
     "EXPORT_FORMAT",
@@ -62,6 +64,6 @@ __all__ = [
     "RoleExplanation",
     "RouteRequirement",
     "RuleResult",
+    "ambiguity",
     "compile_policy",
-    "remove_dot_segments",
 ]

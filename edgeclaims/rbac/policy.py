@@ -15,17 +15,17 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
-from edgeclaims.errors import ConfigurationError
+from edgeclaims.errors import AmbiguousRequest, ConfigurationError
 from edgeclaims.rbac.bits import MEMO_LIMIT, RuleCompiler, RuleMatcher
 from edgeclaims.rbac.explain import Explanation, explain_roles
 from edgeclaims.rbac.matching import compile_glob, is_object
 from edgeclaims.rbac.routes import (
     Route,
     RouteRequirement,
+    ambiguity,
     check_path_glob,
     parse_requirement,
     parse_route,
-    remove_dot_segments,
 )
 from edgeclaims.rbac.rules import (
     RESERVED_NAMES,
@@ -40,9 +40,10 @@ __all__ = ["EXPORT_FORMAT", "EXPORT_VERSION", "Decision", "Policy", "compile_pol
 
 EXPORT_FORMAT = "edgeclaims-policy"
 #: Bumped whenever the document or its meaning changes; evaluators refuse other versions.
-EXPORT_VERSION = 1
+#: 2: requests with no single reading are refused; GET routes list HEAD too.
+EXPORT_VERSION = 2
 
-Outcome = Literal["allow", "unauthenticated", "forbidden"]
+Outcome = Literal["allow", "unauthenticated", "forbidden", "ambiguous_request"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,7 +52,9 @@ class Decision:
 
     ``unauthenticated`` (401): no identity where one is needed.
     ``forbidden`` (403): an identity without any of the required roles or
-    permissions. ``route`` is the pattern that decided, None for the default.
+    permissions. ``ambiguous_request`` (400): the path or method has no
+    single reading (:func:`~edgeclaims.rbac.routes.ambiguity`), whoever asks.
+    ``route`` is the pattern that decided, None for the default or a refusal.
     """
 
     outcome: Outcome
@@ -266,10 +269,14 @@ class Policy:
     def requirement_for(self, method: str, path: str) -> RouteRequirement:
         """The first route matching (method, path), else a public path, else the default.
 
-        ``path`` is the percent-decoded path the application routes on; dot
-        segments are removed first. Methods compare case-sensitively.
+        ``path`` is the percent-decoded path the application routes on, as
+        it is. Raises :class:`~edgeclaims.errors.AmbiguousRequest` when the
+        request has no single reading (docs/roles.md). An empty path is ``/``.
         """
-        path = remove_dot_segments(path)
+        path = path or "/"
+        problem = ambiguity(method, path)
+        if problem is not None:
+            raise problem
         for route in self._routes:
             if (route.methods is None or method in route.methods) and route.matches(path):
                 return route.requirement
@@ -280,7 +287,10 @@ class Policy:
 
     def decide(self, claims: Mapping[str, object] | None, method: str, path: str) -> Decision:
         """The route decision for a request; ``claims`` None means anonymous."""
-        requirement = self.requirement_for(method, path)
+        try:
+            requirement = self.requirement_for(method, path)
+        except AmbiguousRequest:
+            return Decision("ambiguous_request", frozenset(), frozenset(), None)
         if claims is None:
             outcome: Outcome = "allow" if requirement.kind == "public" else "unauthenticated"
             return Decision(outcome, frozenset(), frozenset(), requirement.route)

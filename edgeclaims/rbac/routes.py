@@ -1,10 +1,16 @@
 """Reading ``[edgeclaims.routes]`` and deciding which requirement a request meets.
 
 A route key is an optional method list and a path glob (``"POST /orders/*"``,
-``"GET,HEAD /reports/*"``, ``"/admin/*"``); its value is ``"public"``,
+``"GET /reports/*"``, ``"/admin/*"``); its value is ``"public"``,
 ``"authenticated"`` or a list of role and permission names (any of them).
-Requests are matched on their percent-decoded path after removing dot
-segments, so ``/public/../admin`` is judged as ``/admin``.
+
+A route rule protects every request the framework would dispatch to a view
+under it, so requests are matched on the percent-decoded path the framework
+routes on, as it is — and a request that has no single reading is refused
+(:func:`ambiguity`) rather than matched by a friendlier one: no server or
+framework removes dot segments or merges slashes the same way, and Django
+and Werkzeug upper-case a method that Starlette does not. A rule naming
+``GET`` also covers ``HEAD``, which every framework serves with the GET view.
 """
 
 from __future__ import annotations
@@ -14,11 +20,11 @@ from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from typing import Literal
 
-from edgeclaims.errors import ConfigurationError
+from edgeclaims.errors import AmbiguousRequest, ConfigurationError
 from edgeclaims.rbac.matching import compile_glob, glob_regex, is_array
 from edgeclaims.rbac.rules import RESERVED_NAMES
 
-__all__ = ["Route", "RouteRequirement", "parse_requirement", "parse_route", "remove_dot_segments"]
+__all__ = ["Route", "RouteRequirement", "ambiguity", "parse_requirement", "parse_route"]
 
 Kind = Literal["public", "authenticated", "roles"]
 
@@ -97,18 +103,23 @@ def parse_route(
                     "expected '/path' or 'METHOD /path' (methods upper-case, "
                     "several joined by ',': 'GET,HEAD /reports/*')",
                 )
-        methods = frozenset(names)
+        # Every framework answers HEAD with the GET view (Django under
+        # waitress even sends the body): a rule on GET must cover it.
+        methods = frozenset(names) | ({"HEAD"} if "GET" in names else set())
     check_path_glob(glob, path)
     requirement = parse_requirement(value, path, route=key, roles=roles, permissions=permissions)
     return Route(methods, glob, compile_glob(glob, open_tail=True), requirement)
 
 
 def check_path_glob(glob: str, path: str) -> None:
-    """Refuse a path glob that could never match a normalized request path."""
+    """Refuse a path glob that could only match requests :func:`ambiguity` refuses."""
     if not glob.startswith("/"):
         raise ConfigurationError(path, "a route's path must start with '/'")
-    if any(segment in (".", "..") for segment in glob.split("/")):
-        raise ConfigurationError(path, "'.' and '..' segments never match (paths are normalized)")
+    if "//" in glob or "\\" in glob or any(s in (".", "..") for s in glob.split("/")):
+        raise ConfigurationError(
+            path,
+            "empty, '.' and '..' segments and backslashes never match (such requests are refused)",
+        )
 
 
 def parse_requirement(
@@ -153,32 +164,31 @@ def parse_requirement(
     )
 
 
-def remove_dot_segments(path: str) -> str:
-    """RFC 3986 §5.2.4, so ``/public/../admin`` is judged as ``/admin``; ``""`` is ``/``."""
-    if "/." not in path and not path.startswith("."):
-        return path or "/"
-    rest = path
-    output: list[str] = []
-    while rest:
-        if rest.startswith("../"):
-            rest = rest[3:]
-        elif rest.startswith(("./", "/./")):
-            rest = rest[2:]
-        elif rest == "/.":
-            rest = "/"
-        elif rest.startswith("/../"):
-            rest = rest[3:]
-            if output:
-                output.pop()
-        elif rest == "/..":
-            rest = "/"
-            if output:
-                output.pop()
-        elif rest in (".", ".."):
-            rest = ""
-        else:
-            end = rest.find("/", 1)
-            segment = rest if end < 0 else rest[:end]
-            output.append(segment)
-            rest = rest[len(segment) :]
-    return "".join(output) or "/"
+def ambiguity(method: str, path: str) -> AmbiguousRequest | None:
+    """Why a request has more than one reading; None when it has exactly one.
+
+    ``path`` is the percent-decoded path the framework routes on. Refused:
+    a method that is not an upper-case token (Django and Werkzeug upper-case
+    ``post`` and run the POST view, uvicorn's h11 passes it on as is); a dot
+    segment (``/admin/../healthz``: routers match it literally, ``<path:>``
+    converters serve it, proxies and IIS remove it); an empty segment
+    (``//admin``: Werkzeug merges slashes, others do not); a backslash (IIS
+    and browsers read it as ``/``); U+FFFD, which is what a path that is not
+    UTF-8 decodes to (Django re-encodes such bytes instead). Encoded
+    spellings (``%2e%2e``, ``..%2f``) are caught because the path is decoded.
+    """
+    if not _METHOD.fullmatch(method):
+        return AmbiguousRequest("the method is not an upper-case token")
+    if not path.startswith("/"):
+        return AmbiguousRequest("the path is not absolute")
+    if "//" in path:
+        return AmbiguousRequest("the path has an empty segment")
+    if "\\" in path:
+        return AmbiguousRequest("the path has a backslash")
+    if "\ufffd" in path:
+        return AmbiguousRequest("the path is not UTF-8")
+    if "/." in path:
+        for segment in path.split("/"):
+            if segment in (".", ".."):
+                return AmbiguousRequest("the path has a dot segment")
+    return None

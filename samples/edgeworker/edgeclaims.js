@@ -74,10 +74,11 @@ const TITLES = {
   bad_audience: 'Unexpected audience',
   too_large: 'Identity too large',
   forbidden: 'Forbidden',
+  ambiguous_request: 'Ambiguous request path or method',
   edge_misconfigured: 'Edge misconfigured',
   edge_error: 'Edge error',
 };
-const STATUS = { forbidden: 403, too_large: 431, edge_misconfigured: 500, edge_error: 500 };
+const STATUS = { ambiguous_request: 400, forbidden: 403, too_large: 431, edge_misconfigured: 500, edge_error: 500 };
 
 /**
  * Build { onClientRequest, onOriginRequest }.
@@ -117,6 +118,9 @@ export function createEdgeClaims({ settings, jwks, policy, clock = () => Date.no
     try {
       stripIdentityHeaders(request);
       const requirement = policy.requirementFor(request.method, routePath(request.path));
+      // A path or method with no single reading never reaches the origin,
+      // which would refuse it the same way (docs/roles.md).
+      if (requirement.kind === 'ambiguous_request') return refuse(request, 'ambiguous_request');
       const claims = await identify(request, requirement);
       if (claims === null) {
         if (requirement.kind !== 'public') return refuse(request, 'missing');

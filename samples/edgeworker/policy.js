@@ -11,7 +11,7 @@
 // own; nothing here is trusted by it.
 
 export const EXPORT_FORMAT = 'edgeclaims-policy';
-export const EXPORT_VERSION = 1;
+export const EXPORT_VERSION = 2;
 
 const hasOwn = (object, name) => Object.prototype.hasOwnProperty.call(object, name);
 
@@ -63,32 +63,36 @@ export function leafValues(claims, path) {
   return leaves;
 }
 
-/** RFC 3986 §5.2.4: `/public/../admin` is judged as `/admin`; "" is "/". */
-export function removeDotSegments(path) {
-  if (!path.includes('/.') && !path.startsWith('.')) return path || '/';
-  let rest = path;
-  const output = [];
-  while (rest) {
-    if (rest.startsWith('../')) rest = rest.slice(3);
-    else if (rest.startsWith('./')) rest = rest.slice(2);
-    else if (rest.startsWith('/./')) rest = rest.slice(2);
-    else if (rest === '/.') rest = '/';
-    else if (rest.startsWith('/../')) {
-      rest = rest.slice(3);
-      output.pop();
-    } else if (rest === '/..') {
-      rest = '/';
-      output.pop();
-    } else if (rest === '.' || rest === '..') rest = '';
-    else {
-      const end = rest.indexOf('/', 1);
-      const segment = end < 0 ? rest : rest.slice(0, end);
-      output.push(segment);
-      rest = rest.slice(segment.length);
-    }
+// RFC 9110 token, upper-case only.
+const METHOD = /^[!#$%&'*+.^_`|~0-9A-Z-]+$/;
+
+/**
+ * Why a request has more than one reading; null when it has exactly one
+ * (docs/roles.md, edgeclaims.rbac.routes.ambiguity). `path` is the
+ * percent-decoded path. A route rule protects every request the framework
+ * would dispatch under it, and servers and frameworks disagree on dot and
+ * empty segments, backslashes, bytes that are not UTF-8 and lower-case
+ * methods — so such a request is refused, never matched by one reading.
+ */
+export function ambiguity(method, path) {
+  if (typeof method !== 'string' || !METHOD.test(method)) return 'the method is not an upper-case token';
+  if (!path.startsWith('/')) return 'the path is not absolute';
+  if (path.includes('//')) return 'the path has an empty segment';
+  if (path.includes('\\')) return 'the path has a backslash';
+  if (path.includes('\ufffd')) return 'the path is not UTF-8';
+  if (path.includes('/.') && path.split('/').some((segment) => segment === '.' || segment === '..')) {
+    return 'the path has a dot segment';
   }
-  return output.join('') || '/';
+  return null;
 }
+
+/** The requirement of a request with no single reading: refused whoever asks (HTTP 400). */
+export const AMBIGUOUS = Object.freeze({
+  kind: 'ambiguous_request',
+  roles: new Set(),
+  permissions: new Set(),
+  route: null,
+});
 
 // The exported regular expressions are written for both engines: anchored,
 // `[\s\S]` for "any character", only ECMAScript syntax characters escaped,
@@ -195,14 +199,19 @@ export function compilePolicy(document) {
     return found;
   }
 
-  /** The first route matching (method, path), else a public path, else the default. */
+  /**
+   * The first route matching (method, path), else a public path, else the
+   * default; AMBIGUOUS when the request has no single reading. The
+   * document lists HEAD wherever a route names GET.
+   */
   function requirementFor(method, path) {
-    const normalized = removeDotSegments(path);
+    const whole = path || '/';
+    if (ambiguity(method, whole) !== null) return AMBIGUOUS;
     for (const route of routes) {
-      if ((route.methods === null || route.methods.has(method)) && route.regex.test(normalized)) return route.requirement;
+      if ((route.methods === null || route.methods.has(method)) && route.regex.test(whole)) return route.requirement;
     }
     for (const route of publicPaths) {
-      if (route.regex.test(normalized)) return route.requirement;
+      if (route.regex.test(whole)) return route.requirement;
     }
     return fallback;
   }
@@ -229,9 +238,15 @@ export function compilePolicy(document) {
     return [...found].sort();
   }
 
-  /** The whole verdict: { outcome: allow | unauthenticated | forbidden, roles, permissions, route }. */
+  /**
+   * The whole verdict: { outcome: allow | unauthenticated | forbidden |
+   * ambiguous_request, roles, permissions, route }.
+   */
   function decide(claims, method, path) {
     const requirement = requirementFor(method, path);
+    if (requirement === AMBIGUOUS) {
+      return { outcome: 'ambiguous_request', roles: new Set(), permissions: new Set(), route: null };
+    }
     if (claims == null) {
       const outcome = requirement.kind === 'public' ? 'allow' : 'unauthenticated';
       return { outcome, roles: new Set(), permissions: new Set(), route: requirement.route };

@@ -1,5 +1,5 @@
 // The origin's route policy, as `edgeclaims export-policy` writes it
-// (Policy.export(): format "edgeclaims-policy", version 1). Regenerate it
+// (Policy.export(): format "edgeclaims-policy", version 2). Regenerate it
 // whenever the origin's [edgeclaims.roles], [edgeclaims.permissions],
 // [edgeclaims.routes] or public_paths change (README.md, "Route policy").
 //
@@ -9,7 +9,7 @@
 
 export default {
   "format": "edgeclaims-policy",
-  "version": 1,
+  "version": 2,
   "roles": [
     {
       "name": "admin",

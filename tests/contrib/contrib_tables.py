@@ -35,7 +35,12 @@ def framework(name: str) -> ModuleType:
 
 
 #: ``/open/*`` is public for the route policy, so only the view code guards it.
-CONTRIB_ROUTES = {"/admin/*": ["admin"], "/healthz": "public", "/open/*": "public"}
+CONTRIB_ROUTES = {
+    "/admin/*": ["admin"],
+    "GET /reports/*": ["admin"],
+    "/healthz": "public",
+    "/open/*": "public",
+}
 PERMISSIONS = {"admin": ["orders:read", "orders:write"], "staff": ["orders:read"]}
 
 

@@ -98,8 +98,7 @@ def send(app: Flask, case: Case) -> tuple[int, dict[str, Any]]:
 
 
 def test_table(table_case: Case) -> None:
-    if "wsgi" in table_case.not_for:
-        pytest.skip(table_case.not_for["wsgi"])
+    table_case.skip_for("wsgi", "no-body")
     status, body = send(make_app(), table_case)
     assert verdict(status, body) == engine_code(table_case) == table_case.expect
 

@@ -25,7 +25,7 @@ const { compilePolicy } = await load('policy.js');
 // about the wire format, the route policy has its own command.
 const OPEN_POLICY = {
   format: 'edgeclaims-policy',
-  version: 1,
+  version: 2,
   roles: [],
   permissions: [],
   routes: [],

@@ -146,12 +146,34 @@ describe('route policy at the edge (same decisions as the origin)', () => {
     assert.deepEqual(claims.groups, ['staff', 'okta-admins']);
   });
 
-  test('dot segments and percent-encoding cannot dodge a route', async () => {
-    for (const path of ['/healthz/../admin/users', '/%61dmin/users', '/healthz/%2e%2e/admin']) {
-      const request = await through({ path, claims: { groups: ['staff'] } });
-      assert.equal(code(request), 'forbidden', path);
-    }
+  test('percent-encoding cannot dodge a route', async () => {
+    const request = await through({ path: '/%61dmin/users', claims: { groups: ['staff'] } });
+    assert.equal(code(request), 'forbidden');
     assert.equal(routePath('/%61dmin/x%20y'), '/admin/x y');
+  });
+
+  test('a path or method with no single reading → 400 ambiguous_request, identity or not', async () => {
+    const paths = [
+      '/healthz/../admin/users',
+      '/healthz/%2e%2e/admin',
+      '/admin/..%2fhealthz',
+      '/admin/%2E%2E/healthz',
+      '/static/./admin',
+      '//admin',
+      '/admin%2f%2fusers',
+      '/admin%5c..%5chealthz',
+      '/admin/%ff',
+    ];
+    for (const path of paths) {
+      for (const claims of [undefined, { groups: ['staff'] }, { groups: ['okta-admins'] }]) {
+        const request = await through({ path, claims });
+        assert.equal(request.response.status, 400, path);
+        assert.equal(code(request), 'ambiguous_request', path);
+        assert.equal(request.getHeader('Signature'), null, path);
+      }
+    }
+    const lower = await through({ method: 'post', path: '/admin/users', claims: { groups: ['okta-admins'] } });
+    assert.equal(code(lower), 'ambiguous_request');
   });
 
   test('claims larger than the origin accepts → 431', async () => {

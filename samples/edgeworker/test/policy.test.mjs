@@ -1,5 +1,5 @@
 // policy.js: the evaluator of the origin's exported route policy
-// (Policy.export(), format "edgeclaims-policy" version 1). The document
+// (Policy.export(), format "edgeclaims-policy" version 2). The document
 // below is what the origin exports for the configuration in its comment;
 // tests/test_edgeworker.py also compares this evaluator with the Python
 // one on generated policies, and conformance.test.mjs runs the shared table.
@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { load } from './shims/load.mjs';
 
-const { compilePolicy, leafValues, removeDotSegments, scalarText } = await load('policy.js');
+const { ambiguity, compilePolicy, leafValues, scalarText } = await load('policy.js');
 
 // [edgeclaims]
 // public_paths = ["/healthz", "/static/*"]
@@ -27,7 +27,7 @@ const { compilePolicy, leafValues, removeDotSegments, scalarText } = await load(
 // "/healthz" = "public"
 const DOCUMENT = {
   format: 'edgeclaims-policy',
-  version: 1,
+  version: 2,
   roles: [
     { name: 'admin', any: [{ claim: ['groups'], equals: 'okta-admins' }], all: null, includes: [], grants: ['admin'] },
     {
@@ -111,11 +111,15 @@ describe('routes', () => {
     [{ email: 'a@example.com', email_verified: true }, 'GET', '/orders/1', 'allow', '/orders/*'],
     [{ email: 'a@example.com', email_verified: true }, 'POST', '/orders/1', 'forbidden', 'POST /orders/*'],
     [{ groups: ['okta-admins'] }, 'POST', '/orders/1', 'allow', 'POST /orders/*'],
-    [{ groups: ['okta-admins'] }, 'post', '/orders/1', 'forbidden', '/orders/*'],
+    [{ groups: ['okta-admins'] }, 'post', '/orders/1', 'ambiguous_request', null],
+    [null, 'post', '/orders/1', 'ambiguous_request', null],
     [{ groups: ['okta-admins'] }, 'GET', '/admin', 'allow', '/admin/*'],
     [{ sub: 'a' }, 'GET', '/administrator', 'allow', null],
-    [{ sub: 'a' }, 'GET', '/healthz/../admin/x', 'forbidden', '/admin/*'],
-    [null, 'GET', '/static/../admin', 'unauthenticated', '/admin/*'],
+    [{ sub: 'a' }, 'GET', '/healthz/../admin/x', 'ambiguous_request', null],
+    [null, 'GET', '/static/../admin', 'ambiguous_request', null],
+    [null, 'GET', '/admin/../healthz', 'ambiguous_request', null],
+    [{ sub: 'a' }, 'GET', '//admin', 'ambiguous_request', null],
+    [null, 'GET', '/static/..\\admin', 'ambiguous_request', null],
   ];
   for (const [claims, method, path, outcome, route] of DECISIONS) {
     test(`${claims ? 'identity' : 'anonymous'} ${method} ${path} → ${outcome}`, () => {
@@ -127,16 +131,25 @@ describe('routes', () => {
 });
 
 describe('helpers', () => {
-  test('remove_dot_segments (RFC 3986 §5.2.4)', () => {
-    for (const [input, output] of [
-      ['/a/b/c/./../../g', '/a/g'],
-      ['/../a', '/a'],
-      ['/a/..', '/'],
-      ['', '/'],
-      ['/a/.b/..c', '/a/.b/..c'],
-      ['/./', '/'],
+  test('requests with more than one reading (docs/roles.md)', () => {
+    for (const [method, path, problem] of [
+      ['GET', '/public/../admin', 'the path has a dot segment'],
+      ['GET', '/a/./b', 'the path has a dot segment'],
+      ['GET', '/admin/..', 'the path has a dot segment'],
+      ['GET', '//admin', 'the path has an empty segment'],
+      ['GET', '/admin//x', 'the path has an empty segment'],
+      ['GET', '/a\\b', 'the path has a backslash'],
+      ['GET', '/adm\ufffdin', 'the path is not UTF-8'],
+      ['GET', 'admin', 'the path is not absolute'],
+      ['post', '/orders/1', 'the method is not an upper-case token'],
+      ['Get', '/x', 'the method is not an upper-case token'],
+      ['', '/x', 'the method is not an upper-case token'],
     ]) {
-      assert.equal(removeDotSegments(input), output, input);
+      assert.equal(ambiguity(method, path), problem, `${method} ${path}`);
+    }
+    for (const path of ['/', '/admin', '/admin/', '/a/.b/..c/...', '/a.b/c..', '/a;b=c', '/caf\u00e9']) {
+      assert.equal(ambiguity('GET', path), null, path);
+      assert.equal(ambiguity('M-SEARCH', path), null, path);
     }
   });
 
@@ -154,7 +167,8 @@ describe('helpers', () => {
   });
 
   test('another format or version is refused', () => {
-    assert.throws(() => compilePolicy({ ...DOCUMENT, version: 2 }), /version 1/);
+    assert.throws(() => compilePolicy({ ...DOCUMENT, version: 1 }), /version 2/);
+    assert.throws(() => compilePolicy({ ...DOCUMENT, version: 3 }), /version 2/);
     assert.throws(() => compilePolicy({ ...DOCUMENT, format: 'other' }), /edgeclaims-policy/);
   });
 });
