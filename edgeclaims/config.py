@@ -5,7 +5,9 @@ by ``EDGECLAIMS_CONFIG``, as ``settings.EDGECLAIMS`` (Django), as
 ``app.config["EDGECLAIMS"]`` (Flask) or as a mapping handed to
 :func:`load_config`. Whatever the route, it is read here, strictly: unknown
 keys are errors, every error is a :class:`ConfigurationError` naming the key
-path, and nothing is read again per request.
+path, and nothing is read again per request. No repr in the tree shows a
+password, a secret or key material: keys show their id and algorithm, URLs
+are shown through :func:`~edgeclaims.settings.redact_url`.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
 from edgeclaims.errors import ConfigurationError
-from edgeclaims.settings import Table
+from edgeclaims.settings import Table, redact_url
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -43,11 +45,18 @@ class ReplayConfig:
 
     store: Literal["off", "memory", "sqlite", "redis"] = "memory"
     path: str | None = None
-    url: str | None = None
+    #: The Redis URL, credentials included: never in a repr (see ``display_url``).
+    url: str | None = field(default=None, repr=False)
     on_error: Literal["deny", "allow"] = "deny"
     max_entries: int = 100_000
     timeout: float = 0.5
     key_prefix: str = "edgeclaims:replay:"
+    #: ``url`` without user, password or query: what reprs and logs show.
+    display_url: str | None = field(init=False, default=None, compare=False)
+
+    def __post_init__(self) -> None:
+        shown = redact_url(self.url) if self.url is not None else None
+        object.__setattr__(self, "display_url", shown)
 
     @property
     def enabled(self) -> bool:

@@ -5,20 +5,24 @@ bounds), refetch on an unknown ``kid`` at most once per
 ``min_refetch_interval``, a negative cache for unknown kids, one fetch at a
 time across threads (async callers fetch in a worker thread), and
 last-known-good keys served for ``max_stale`` when the endpoint fails or
-returns garbage; then ``key_source_unavailable`` (503). Parsing and JWKS
-hygiene live in :mod:`edgeclaims.jwks`.
+returns garbage; then ``key_source_unavailable`` (503). Whatever goes wrong
+while fetching — the socket, TLS, an answer that is not HTTP — is such a
+failure: a lookup raises only ``UnknownKey`` or ``KeySourceUnavailable``.
+Parsing and JWKS hygiene live in :mod:`edgeclaims.jwks`.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import http.client
 import json
 import logging
 import re
 import ssl
 import threading
 import time
+import traceback
 import urllib.error
 import urllib.request
 from collections import OrderedDict
@@ -31,6 +35,7 @@ from urllib.parse import urlsplit
 from edgeclaims.errors import ConfigurationError, KeySourceUnavailable, UnknownKey
 from edgeclaims.jwks import JWKSError, _select, parse_jwks
 from edgeclaims.keys import Key
+from edgeclaims.settings import redact_url
 
 __all__ = ["JWKSClient", "check_jwks_url"]
 
@@ -65,7 +70,12 @@ class _FetchFailed(Exception):
 
 def check_jwks_url(url: str, where: str) -> str:
     """Refuse anything but an https URL (or http to a loopback host, for tests)."""
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - raises for a port that is not a number
+    except ValueError:
+        # urllib would fail on every fetch (http.client.InvalidURL): say so now.
+        raise ConfigurationError(where, "is not a valid URL (host or port)") from None
     host = parts.hostname or ""
     if parts.scheme == "https" and host:
         return url
@@ -128,8 +138,9 @@ class JWKSClient:
         self.max_bytes = max_bytes
         self._clock = clock
         parts = urlsplit(url)
-        #: For logs: never the query (it might carry a token of the IdP's).
-        self.display_url = f"{parts.scheme}://{parts.netloc}{parts.path}"
+        #: For logs and reprs: never a password, nor the query (it might
+        #: carry a token of the IdP's).
+        self.display_url = redact_url(url)
         handlers: list[urllib.request.BaseHandler] = [
             _NoRedirect(),
             urllib.request.HTTPSHandler(context=ssl.create_default_context()),
@@ -282,7 +293,8 @@ class JWKSClient:
         ).start()
 
     def _fetch_and_install(self, now: float) -> bool:
-        """Fetch, parse and install (the caller holds the fetch lock)."""
+        """Fetch, parse and install (the caller holds the fetch lock); False on failure."""
+        held = "serving cached keys" if self._state is not None else "no keys cached"
         try:
             body, ttl_hint = self._download()
             try:
@@ -296,9 +308,24 @@ class JWKSClient:
             if not key_set.keys:
                 raise _FetchFailed("the JWK Set holds no usable key")
         except _FetchFailed as exc:
-            held = "serving cached keys" if self._state is not None else "no keys cached"
             logger.warning(
                 "edgeclaims: JWKS fetch from %s failed (%s); %s", self.display_url, exc, held
+            )
+            return False
+        except Exception as exc:
+            # A fault nobody foresaw in the fetch, or in parsing what the
+            # endpoint sent, is still a failed fetch: keys as they were
+            # (stale-if-error), else 503. Escaping, it would make a lookup a
+            # 500 (ASGI) or a 401 "malformed" (WSGI), or end a background
+            # refresh. Where it happened, not the message: that may quote the body.
+            frame = traceback.extract_tb(exc.__traceback__)[-1]
+            logger.error(
+                "edgeclaims: JWKS fetch from %s failed (unexpected %s at %s:%s); %s",
+                self.display_url,
+                type(exc).__name__,
+                frame.filename,
+                frame.lineno,
+                held,
             )
             return False
         for problem in key_set.problems:
@@ -337,10 +364,20 @@ class JWKSClient:
                     if time.monotonic() > deadline:
                         raise _FetchFailed("the response took too long")
                     chunks.append(chunk)
+                if response.length:
+                    # Fewer bytes than Content-Length announced: cut short.
+                    raise _FetchFailed("the response ended before its Content-Length")
                 cache_control = response.headers.get("Cache-Control", "")
         except urllib.error.HTTPError as exc:
             raise _FetchFailed(f"HTTP status {exc.code}") from None
-        except (urllib.error.URLError, OSError, ValueError) as exc:
+        except http.client.HTTPException as exc:
+            # Not an OSError, yet as much an outage: http.client's answer to
+            # a server that does not speak HTTP (BadStatusLine), a broken
+            # chunked body (IncompleteRead), a line too long, more than 100
+            # header lines. The type only: the message may quote the answer.
+            raise _FetchFailed(f"the answer is not valid HTTP ({type(exc).__name__})") from None
+        except (OSError, ValueError) as exc:
+            # OSError: the socket and TLS layers (URLError is one).
             reason = getattr(exc, "reason", None) or type(exc).__name__
             raise _FetchFailed(f"cannot connect: {reason}") from None
         return b"".join(chunks), self._ttl_from(cache_control)

@@ -36,6 +36,9 @@ __all__ = ["Key", "KeyKind", "decode_secret", "load_key", "public_key_kind"]
 KeyKind = str  # "secret" | "ec-p256" | "ec-p384" | "ec-p521" | "ed25519" | "rsa"
 
 _SECRET_SOURCES = ("secret", "secret_env", "secret_file")
+#: The encodings a secret literal must name (see ``decode_secret``).
+_SECRET_PREFIXES = ("base64:", "base64url:", "hex:", "utf8:")
+_USE_A_PREFIX = "use base64:, base64url:, hex: or utf8:"
 _PUBLIC_SOURCES = ("public_key", "public_key_file", "jwk")
 
 #: JOSE names for the algorithms, to check a JWK's own ``alg`` member.
@@ -65,14 +68,14 @@ def decode_secret(text: str, where: str) -> bytes:
     """Decode a prefixed secret literal (``base64:``, ``base64url:``, ``hex:``, ``utf8:``).
 
     The prefix is mandatory: without it, the edge and the origin could read
-    the same text as different bytes and disagree silently.
+    the same text as different bytes and disagree silently. No error quotes
+    any part of ``text``: what stands before the first ``:`` of a text
+    without a known prefix may well be the secret itself.
     """
     text = text.strip()
     prefix, sep, body = text.partition(":")
     if not sep:
-        raise ConfigurationError(
-            where, "a secret needs an encoding prefix: base64:, base64url:, hex: or utf8:"
-        )
+        raise ConfigurationError(where, f"a secret needs an encoding prefix: {_USE_A_PREFIX}")
     try:
         if prefix == "base64":
             return base64.b64decode(body, validate=True)
@@ -87,9 +90,7 @@ def decode_secret(text: str, where: str) -> bytes:
             return body.encode("utf-8")
     except (ValueError, binascii.Error):
         raise ConfigurationError(where, f"the secret is not valid {prefix}") from None
-    raise ConfigurationError(
-        where, f"unknown secret encoding {prefix!r}: use base64:, base64url:, hex: or utf8:"
-    )
+    raise ConfigurationError(where, f"unknown secret encoding prefix: {_USE_A_PREFIX}")
 
 
 def load_key(table: Table, *, kinds: Mapping[str, KeyKind], base_dir: Path) -> Key:
@@ -133,6 +134,14 @@ def _load_secret(table: Table, source: str, base_dir: Path) -> bytes:
     where = table.child_path(source)
     if source == "secret":
         return decode_secret(table.str("secret"), where)
+    if source in ("secret_env", "secret_file") and table.str(source).strip().startswith(
+        _SECRET_PREFIXES
+    ):
+        # The errors below quote the variable name or the path: a secret
+        # literal pasted here by mistake must not be quoted with them.
+        raise ConfigurationError(
+            where, f"holds a secret literal; {source} names where the secret is kept"
+        )
     if source == "secret_env":
         name = table.str("secret_env")
         value = os.environ.get(name)

@@ -4,18 +4,21 @@ Every section of the configuration (the top level, each source, each key,
 the replay table) is read through a ``Table``: it knows its key path, so an
 error always names the offending setting, and it refuses keys nobody read —
 a typo such as ``max_agee`` must not silently leave a check at its default.
+Settings are never shown whole where they may hold a secret: :func:`redact_url`
+is what reprs, logs and errors show of a URL setting.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any, TypeVar
+from urllib.parse import urlsplit
 
 from edgeclaims.errors import ConfigurationError
 
 T = TypeVar("T")
 
-__all__ = ["Table"]
+__all__ = ["Table", "redact_url"]
 
 # The reader has methods named str, bool and int; annotations in its body
 # would resolve to them, so the builtins get other names here.
@@ -162,3 +165,26 @@ def _kind(value: Any) -> str:
         tuple: "a list",
         dict: "a table",
     }.get(type(value), type(value).__name__)
+
+
+def redact_url(url: str) -> str:
+    """The URL without user, password or query: what logs and reprs may show.
+
+    A Redis URL carries its password in the user part or the query
+    (``?password=``), a JWKS URL may carry an IdP token in the query: both go.
+    """
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return "<unparsable URL>"
+    try:
+        host = parts.hostname or ""
+        if ":" in host:
+            host = f"[{host}]"
+        port = f":{parts.port}" if parts.port is not None else ""
+    except ValueError:
+        # A port that is not a number: which part holds the password is
+        # anybody's guess, so only the scheme is shown.
+        return f"<unparsable {parts.scheme} URL>" if parts.scheme else "<unparsable URL>"
+    credentials = "***@" if parts.username or parts.password else ""
+    return f"{parts.scheme}://{credentials}{host}{port}{parts.path}"

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import base64
 import copy
 from pathlib import Path
 from typing import Any
 
 import pytest
-from tables import EC_PUBLIC_PEM, HMAC_SECRET, config_mapping
+from cryptography.hazmat.primitives import serialization
+from jwt.algorithms import ECAlgorithm
+from tables import EC_PRIVATE, EC_PUBLIC_PEM, HMAC_SECRET, config_mapping
 
 from edgeclaims import load_config
 from edgeclaims.config import CONFIG_ENV
@@ -58,7 +61,11 @@ def test_loads_the_table_mapping() -> None:
             "sources[0].keys[0].secret: a secret needs an encoding prefix",
             id="no-prefix",
         ),
-        pytest.param({"secret": "rot13:abc"}, "unknown secret encoding 'rot13'", id="bad-prefix"),
+        pytest.param(
+            {"secret": "rot13:abc"},
+            "sources[0].keys[0].secret: unknown secret encoding prefix: use base64:",
+            id="bad-prefix",
+        ),
         pytest.param({"secret": "base64:!!!"}, "the secret is not valid base64", id="bad-base64"),
         pytest.param(
             {"secret": SECRET_HEX, "secret_env": "X"}, "give exactly one of", id="two-sources"
@@ -207,3 +214,219 @@ def test_config_is_frozen() -> None:
     config = load_config(config_mapping())
     with pytest.raises(AttributeError):
         config.mode = "monitor"  # type: ignore[misc]
+
+
+# -- no secret in a repr or an error (issue #11, finding 9) ------------------------------
+
+#: 32 bytes no test fixture shares, so finding any of its spellings means a leak.
+LEAKY = b"hunter2-sup3rs3cret-hunter2-s3cr"
+
+
+def _spellings(secret: bytes) -> list[str]:
+    return [
+        secret.decode("latin-1"),
+        secret.hex(),
+        base64.b64encode(secret).decode(),
+        base64.urlsafe_b64encode(secret).rstrip(b"=").decode(),
+        "hunter2",
+        "sup3r",
+    ]
+
+
+def test_repr_of_the_tree_shows_no_password_secret_or_key_material(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("EDGE_LEAKY", "hex:" + LEAKY.hex())
+    (tmp_path / "edge.key").write_text("base64:" + base64.b64encode(LEAKY).decode())
+    hmac_keys = [
+        {"id": "lit", "alg": "hmac-sha256", "secret": "utf8:" + LEAKY.decode()},
+        {"id": "env", "alg": "hmac-sha256", "secret_env": "EDGE_LEAKY"},
+        {"id": "file", "alg": "hmac-sha256", "secret_file": str(tmp_path / "edge.key")},
+        {
+            "id": "jwk",
+            "alg": "hmac-sha256",
+            "jwk": {"kty": "oct", "k": base64.urlsafe_b64encode(LEAKY).rstrip(b"=").decode()},
+        },
+    ]
+    mapping = config_mapping(
+        replay={
+            "store": "redis",
+            "url": "rediss://edge:hunter2-pw@redis.example:6380/0?password=sup3r-q",
+        }
+    )
+    mapping["sources"] = [
+        {"type": "rfc9421", "keys": hmac_keys},
+        {
+            "type": "jws",
+            "name": "idp",
+            "issuer": "https://idp.example",
+            "audience": "app",
+            "jwks_url": "https://svc:hunter2-jwks@idp.example/keys?token=sup3r-t",
+        },
+    ]
+    config = load_config(mapping)
+    shown = repr(config)
+    for spelling in [*_spellings(LEAKY), "hunter2-pw", "sup3r-q", "hunter2-jwks", "sup3r-t"]:
+        assert spelling not in shown
+    # What may be shown still is: which store, where, and which keys.
+    assert "rediss://***@redis.example:6380/0" in shown
+    assert "https://***@idp.example/keys" in shown
+    assert "Key(id='env', alg='hmac-sha256')" in shown
+    # The URL itself is intact for the store to connect with.
+    assert config.replay.url == "rediss://edge:hunter2-pw@redis.example:6380/0?password=sup3r-q"
+
+
+def test_replay_repr_shows_the_redacted_url_only() -> None:
+    from edgeclaims.config import ReplayConfig
+
+    a = ReplayConfig(store="redis", url="redis://:hunter2@h:6379/0")
+    assert "hunter2" not in repr(a)
+    assert "display_url='redis://***@h:6379/0'" in repr(a)
+    # Still compared (and hashed) by the real URL.
+    assert a == ReplayConfig(store="redis", url="redis://:hunter2@h:6379/0")
+    assert a != ReplayConfig(store="redis", url="redis://:other@h:6379/0")
+    assert ReplayConfig(store="memory").display_url is None
+
+
+def _ec_private_pem() -> str:
+    return EC_PRIVATE.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    ).decode()
+
+
+def _ec_jwk_with_d() -> dict[str, Any]:
+    import json
+
+    jwk: dict[str, Any] = json.loads(ECAlgorithm.to_jwk(EC_PRIVATE))
+    jwk["d"] = base64.urlsafe_b64encode(LEAKY).rstrip(b"=").decode()
+    return jwk
+
+
+@pytest.mark.parametrize(
+    ("key", "env", "file_text", "message"),
+    [
+        pytest.param(
+            {"secret": "hunter2:abc"}, None, None, "unknown secret encoding prefix", id="prefix"
+        ),
+        pytest.param(
+            {"secret": "sup3rs3cret"}, None, None, "needs an encoding prefix", id="no-colon"
+        ),
+        pytest.param(
+            {"secret": "Hex:" + LEAKY.hex()},
+            None,
+            None,
+            "unknown secret encoding prefix",
+            id="prefix-case",
+        ),
+        pytest.param(
+            {"secret": "base64:sup3r$3cret!hunter2"}, None, None, "not valid base64", id="base64"
+        ),
+        pytest.param(
+            {"secret": "base64url:sup3r$3cret!hunter2"},
+            None,
+            None,
+            "not valid base64url",
+            id="base64url",
+        ),
+        pytest.param({"secret": "hex:sup3rs3cret"}, None, None, "not valid hex", id="hex"),
+        pytest.param({"secret": "utf8:sup3r-hunter2"}, None, None, "at least 32", id="short"),
+        pytest.param(
+            {"secret_env": "EDGE_LEAKY"},
+            "hunter2:" + LEAKY.hex(),
+            None,
+            "unknown secret encoding prefix",
+            id="env-content",
+        ),
+        pytest.param(
+            {"secret_env": "EDGE_LEAKY"},
+            "sup3rs3cret-hunter2",
+            None,
+            "needs an encoding prefix",
+            id="env-content-no-colon",
+        ),
+        pytest.param(
+            {"secret_file": "edge.key"},
+            None,
+            "hunter2:" + LEAKY.hex() + "\n",
+            "unknown secret encoding prefix",
+            id="file-content",
+        ),
+        pytest.param(
+            {"secret_env": "hex:" + LEAKY.hex()},
+            None,
+            None,
+            "holds a secret literal",
+            id="literal-in-secret-env",
+        ),
+        pytest.param(
+            {"secret_file": "utf8:" + LEAKY.decode()},
+            None,
+            None,
+            "holds a secret literal",
+            id="literal-in-secret-file",
+        ),
+        pytest.param(
+            {"jwk": {"kty": "oct", "k": "sup3r$3cret!hunter2"}},
+            None,
+            None,
+            "not a valid oct JWK",
+            id="jwk-bad-k",
+        ),
+        pytest.param(
+            {"jwk": {"kty": "oct", "k": "c3VwM3I", "x": "hunter2"}},
+            None,
+            None,
+            "at least 32 bytes",
+            id="jwk-short-k",
+        ),
+        pytest.param(
+            {"alg": "ecdsa-p256-sha256", "jwk": _ec_jwk_with_d()},
+            None,
+            None,
+            "private key members",
+            id="jwk-with-d",
+        ),
+        pytest.param(
+            {"alg": "ecdsa-p256-sha256", "public_key": _ec_private_pem()},
+            None,
+            None,
+            "this is a private key",
+            id="private-pem",
+        ),
+        pytest.param(
+            {"alg": "ecdsa-p256-sha256", "public_key": "-----BEGIN sup3r hunter2-----"},
+            None,
+            None,
+            "not a PEM public key",
+            id="not-pem",
+        ),
+    ],
+)
+def test_key_errors_never_quote_the_secret(
+    key: dict[str, Any],
+    env: str | None,
+    file_text: str | None,
+    message: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    if env is not None:
+        monkeypatch.setenv("EDGE_LEAKY", env)
+    if file_text is not None:
+        (tmp_path / "edge.key").write_text(file_text)
+        key = {**key, "secret_file": str(tmp_path / "edge.key")}
+    mapping = _with_key(**key)
+    with pytest.raises(ConfigurationError) as caught:
+        load_config(mapping)
+    error = caught.value
+    assert error.path.startswith("sources[0].keys[0]")
+    assert message in error.problem
+    for text in (str(error), repr(error), *map(str, error.args)):
+        for spelling in _spellings(LEAKY):
+            assert spelling not in text
+        if env is None and file_text is None:
+            assert "s3cret" not in text
+    if "encoding prefix" in message:
+        assert "base64:, base64url:, hex: or utf8:" in error.problem
+    pem_body = _ec_private_pem().splitlines()[1]
+    assert pem_body not in str(error)

@@ -1,7 +1,9 @@
 """JWK Set parsing and hygiene, JWKS files, and the JWKS URL client against a real HTTP server.
 
 The server is ``http.server.ThreadingHTTPServer`` on 127.0.0.1, started by the
-test in a thread, counting the requests it answers. Time is an injected clock
+test in a thread, counting the requests it answers; ``RawServer`` is a plain
+socket server for answers http.server will not send (not HTTP, a broken
+chunked body, too many headers, a body cut short). Time is an injected clock
 (``FakeClock``): no test sleeps through an interval.
 """
 
@@ -9,7 +11,10 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import json
+import logging
+import socketserver
 import threading
 import time
 from collections.abc import Iterator
@@ -21,6 +26,7 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
 from jwt.algorithms import ECAlgorithm, OKPAlgorithm, RSAAlgorithm
 from loop_support import loop_ticks_while
+from tables import config_mapping
 from test_jws import (
     EC384_PRIVATE,
     EC_OTHER,
@@ -32,7 +38,9 @@ from test_jws import (
     claims,
     view,
 )
+from test_jws import config as jws_config
 
+from edgeclaims.asgi import EdgeClaimsMiddleware as ASGIMiddleware
 from edgeclaims.errors import (
     ConfigurationError,
     KeySourceUnavailable,
@@ -50,6 +58,8 @@ from edgeclaims.jwks import (
 )
 from edgeclaims.jwks_client import JWKSClient, check_jwks_url
 from edgeclaims.sources.jws import JWSSource
+from edgeclaims.testing import build_asgi_scope, build_wsgi_environ
+from edgeclaims.wsgi import EdgeClaimsMiddleware as WSGIMiddleware
 
 # -- helpers ------------------------------------------------------------------------
 
@@ -155,7 +165,119 @@ def server() -> Iterator[JWKSServer]:
         jwks.stop()
 
 
-def client(jwks: JWKSServer, clock: FakeClock, **options: Any) -> JWKSClient:
+class RawServer:
+    """A socket server on 127.0.0.1: reads a request's head, answers ``answer`` verbatim, closes.
+
+    For what a broken proxy, a captive portal or something that is not an
+    HTTP server sends; ``answer`` may be changed while it runs.
+    """
+
+    def __init__(self, answer: bytes) -> None:
+        self.answer = answer
+        self.requests = 0
+        self._lock = threading.Lock()
+        server = self
+
+        class Handler(socketserver.BaseRequestHandler):
+            def handle(self) -> None:
+                received = b""
+                self.request.settimeout(5)
+                while b"\r\n\r\n" not in received:
+                    chunk = self.request.recv(65536)
+                    if not chunk:
+                        return
+                    received += chunk
+                with server._lock:
+                    server.requests += 1
+                # The client may hang up mid-answer (it refused the head).
+                with contextlib.suppress(OSError):
+                    self.request.sendall(server.answer)
+
+        socketserver.ThreadingTCPServer.allow_reuse_address = True
+        self.tcp = socketserver.ThreadingTCPServer(("127.0.0.1", 0), Handler)
+        self.tcp.daemon_threads = True
+        self.thread = threading.Thread(
+            target=self.tcp.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True
+        )
+        self.thread.start()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.tcp.server_address[1]}/.well-known/jwks.json"
+
+    def stop(self) -> None:
+        self.tcp.shutdown()
+        self.tcp.server_close()
+        self.thread.join(5)
+
+
+def http_answer(body: bytes, *head: str, status: str = "200 OK") -> bytes:
+    """An HTTP/1.1 answer with exactly the head lines given."""
+    lines = [f"HTTP/1.1 {status}", *head, "Connection: close"]
+    return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + body
+
+
+JWKS_BODY = json.dumps({"keys": [ec_jwk()]}).encode()
+
+
+def good_answer(max_age: int = 300) -> bytes:
+    return http_answer(
+        JWKS_BODY,
+        "Content-Type: application/json",
+        f"Content-Length: {len(JWKS_BODY)}",
+        f"Cache-Control: max-age={max_age}",
+    )
+
+
+#: Answers that are no JWK Set, most of which http.client refuses with an
+#: HTTPException that is not an OSError (issue #11, finding 7).
+MISBEHAVIOURS = [
+    pytest.param(b"SSH-2.0-OpenSSH_9.6\r\n", id="not-http-at-all"),  # BadStatusLine
+    pytest.param(JWKS_BODY, id="body-without-status-line"),  # BadStatusLine
+    pytest.param(b"HTTP/1.1 2OO OK\r\n\r\n", id="status-not-a-number"),  # BadStatusLine
+    pytest.param(
+        http_answer(b"zz\r\n" + JWKS_BODY + b"\r\n0\r\n\r\n", "Transfer-Encoding: chunked"),
+        id="bad-chunk-size",  # IncompleteRead
+    ),
+    pytest.param(
+        http_answer(b"%x\r\n" % (len(JWKS_BODY) + 100) + JWKS_BODY, "Transfer-Encoding: chunked"),
+        id="chunked-body-cut-short",  # IncompleteRead
+    ),
+    pytest.param(
+        http_answer(
+            JWKS_BODY,
+            *(f"X-Filler-{i}: {i}" for i in range(101)),
+            f"Content-Length: {len(JWKS_BODY)}",
+        ),
+        id="more-than-100-headers",  # HTTPException
+    ),
+    pytest.param(
+        http_answer(JWKS_BODY, "X-Long: " + "a" * 70_000, f"Content-Length: {len(JWKS_BODY)}"),
+        id="header-line-too-long",  # LineTooLong
+    ),
+    pytest.param(b"HTTP/1.1 200 " + b"O" * 70_000 + b"\r\n\r\n", id="status-line-too-long"),
+    pytest.param(
+        http_answer(JWKS_BODY[:40], f"Content-Length: {len(JWKS_BODY)}"),
+        id="body-cut-mid-document",
+    ),
+    pytest.param(
+        http_answer(JWKS_BODY, f"Content-Length: {len(JWKS_BODY) + 64}"),
+        id="body-shorter-than-content-length",
+    ),
+    pytest.param(b"", id="closes-without-answer"),  # RemoteDisconnected (an OSError too)
+]
+
+
+@pytest.fixture
+def raw_server() -> Iterator[RawServer]:
+    raw = RawServer(good_answer())
+    try:
+        yield raw
+    finally:
+        raw.stop()
+
+
+def client(jwks: JWKSServer | RawServer, clock: FakeClock, **options: Any) -> JWKSClient:
     return JWKSClient(jwks.url, clock=clock, timeout=2.0, **options)
 
 
@@ -359,6 +481,8 @@ def test_jwks_document_with_secrets_on_request() -> None:
         ("ftp://edge.example.com/jwks", False),
         ("file:///etc/jwks.json", False),
         ("https:///jwks", False),
+        ("https://edge.example.com:port/jwks", False),  # urllib: InvalidURL on every fetch
+        ("https://[::1/jwks", False),  # urlsplit: ValueError
     ],
 )
 def test_jwks_url_is_https_or_loopback(url: str, accepted: bool) -> None:
@@ -703,3 +827,157 @@ def test_aprepare_is_free_when_keys_are_fresh(server: JWKSServer) -> None:
     assert not jwks._needs_fetch("nope")  # known unknown until the next fetch may happen
     clock.advance(61)
     assert jwks._needs_fetch("nope")
+
+
+# -- faults that are not OSError (issue #11, finding 7) -----------------------------------
+
+
+def _fresh_token() -> str:
+    # ES256 signatures are randomised: every token is new to the verified-token cache.
+    return sign_jws(claims(aud=None), "ec-1", "ES256", EC_PRIVATE)
+
+
+@pytest.mark.parametrize("answer", MISBEHAVIOURS)
+def test_misbehaving_endpoint_with_a_cold_cache_is_503(
+    raw_server: RawServer, answer: bytes, caplog: pytest.LogCaptureFixture
+) -> None:
+    raw_server.answer = answer
+    jwks = client(raw_server, FakeClock())
+    with caplog.at_level(logging.WARNING, logger="edgeclaims"):
+        with pytest.raises(KeySourceUnavailable) as caught:
+            jwks.key_for("ec-1")
+        jwks.prepare("ec-1")  # never raises
+    assert caught.value.code == "key_source_unavailable"
+    assert caught.value.status == 503
+    assert raw_server.requests == 1
+    failures = [r for r in caplog.records if "JWKS fetch" in r.getMessage()]
+    # A transport fault handled as one, not caught by the last-resort net.
+    assert failures
+    assert all(r.levelno == logging.WARNING for r in failures)
+    assert "OpenSSH" not in caplog.text  # what the server said is not logged
+
+
+@pytest.mark.parametrize("answer", MISBEHAVIOURS)
+def test_misbehaving_endpoint_with_cached_keys_serves_them_for_max_stale(
+    raw_server: RawServer, answer: bytes
+) -> None:
+    clock = FakeClock()
+    jwks = client(raw_server, clock, max_stale=600)
+    source = JWSSource(name="j", keys=jwks, algorithms=frozenset({"ES256"}))
+    assert source.verify(view(_fresh_token()), NOW).key_id == "ec-1"
+    raw_server.answer = answer
+    clock.advance(301)  # past max-age=300: a refetch is tried and fails
+    assert source.verify(view(_fresh_token()), NOW).key_id == "ec-1"
+    assert raw_server.requests == 2
+    clock.advance(600)  # past max-age + max_stale
+    with pytest.raises(KeySourceUnavailable):
+        source.verify(view(_fresh_token()), NOW)
+    assert raw_server.requests == 3
+    # The endpoint heals: keys again at the next allowed fetch.
+    raw_server.answer = good_answer()
+    clock.advance(61)
+    assert source.verify(view(_fresh_token()), NOW).key_id == "ec-1"
+
+
+def test_unforeseen_fault_in_a_fetch_is_an_outage(
+    server: JWKSServer, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    clock = FakeClock()
+    jwks = client(server, clock)
+    key = jwks.key_for("ec-1")
+
+    def broken(document: object, **options: Any) -> None:
+        raise AttributeError("a bug nobody foresaw, quoting the body: s3cr3t-body")
+
+    monkeypatch.setattr("edgeclaims.jwks_client.parse_jwks", broken)
+    clock.advance(301)
+    with caplog.at_level(logging.WARNING, logger="edgeclaims"):
+        assert jwks.key_for("ec-1") is key  # stale-if-error, as for an outage
+    assert "unexpected AttributeError" in caplog.text
+    assert "s3cr3t-body" not in caplog.text
+    cold = client(server, FakeClock())
+    with pytest.raises(KeySourceUnavailable):
+        cold.key_for("ec-1")
+
+
+def test_client_repr_and_logs_hide_url_credentials() -> None:
+    jwks = JWKSClient("https://svc:pa55w0rd@idp.example/keys?token=q-t0ken")
+    assert repr(jwks) == "JWKSClient('https://***@idp.example/keys')"
+    assert "pa55w0rd" not in jwks.display_url
+    assert "q-t0ken" not in jwks.display_url
+
+
+# -- the same through the middleware: 503, never a 500 or a 401 ----------------------------
+
+
+def _jwks_mapping(url: str) -> dict[str, object]:
+    # No lower bound on the cache lifetime nor on refetching: with the real
+    # clock the middleware uses, every request refetches.
+    source = jws_config(keys=None, jwks_url=url, cache_ttl_min=0, min_refetch_interval=0)
+    return config_mapping(sources=[source])
+
+
+def _wsgi_caller(url: str) -> Any:
+    def app(environ: dict[str, Any], start_response: Any) -> list[bytes]:
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        return [environ["edgeclaims.identity"].subject.encode()]
+
+    middleware = WSGIMiddleware(app, _jwks_mapping(url), clock=lambda: NOW)
+
+    def call() -> tuple[int, bytes]:
+        statuses: list[str] = []
+        environ = build_wsgi_environ(
+            "GET", "https://app.example.com/api/orders", {"X-Edge-Jwt": _es256_token()}
+        )
+        body = b"".join(middleware(environ, lambda s, h, e=None: statuses.append(s)))
+        return int(statuses[0].split()[0]), body
+
+    return call
+
+
+def _asgi_caller(url: str) -> Any:
+    async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        subject = scope["edgeclaims.identity"].subject.encode()
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": subject})
+
+    middleware = ASGIMiddleware(app, _jwks_mapping(url), clock=lambda: NOW)
+
+    def call() -> tuple[int, bytes]:
+        sent: list[dict[str, Any]] = []
+
+        async def receive() -> dict[str, Any]:
+            return {"type": "http.request", "body": b"", "more_body": False}
+
+        async def send(message: dict[str, Any]) -> None:
+            sent.append(message)
+
+        scope = build_asgi_scope(
+            "GET", "https://app.example.com/api/orders", [("X-Edge-Jwt", _es256_token())]
+        )
+        asyncio.run(middleware(scope, receive, send))
+        return sent[0]["status"], b"".join(m.get("body", b"") for m in sent[1:])
+
+    return call
+
+
+@pytest.mark.parametrize("caller", [_wsgi_caller, _asgi_caller], ids=["wsgi", "asgi"])
+@pytest.mark.parametrize("answer", MISBEHAVIOURS)
+def test_middleware_answers_503_when_the_endpoint_misbehaves(
+    raw_server: RawServer, answer: bytes, caller: Any
+) -> None:
+    raw_server.answer = answer
+    status, body = caller(raw_server.url)()
+    assert (status, json.loads(body)["code"]) == (503, "key_source_unavailable")
+
+
+@pytest.mark.parametrize("caller", [_wsgi_caller, _asgi_caller], ids=["wsgi", "asgi"])
+def test_middleware_serves_stale_keys_when_the_endpoint_misbehaves(
+    raw_server: RawServer, caller: Any
+) -> None:
+    raw_server.answer = good_answer(max_age=0)
+    call = caller(raw_server.url)
+    assert call() == (200, b"alice")
+    raw_server.answer = b"SSH-2.0-OpenSSH_9.6\r\n"
+    assert call() == (200, b"alice")
+    assert raw_server.requests >= 2  # the stale key was served after a failed refetch

@@ -20,7 +20,6 @@ import math
 import threading
 import weakref
 from typing import Any
-from urllib.parse import urlsplit
 
 import redis
 import redis.asyncio
@@ -31,26 +30,13 @@ from redis.retry import Retry
 
 from edgeclaims.errors import ReplayStoreUnavailable
 from edgeclaims.replay.base import OutageLog, ReplayStore, replay_key
+from edgeclaims.settings import redact_url  # there, config can use it without redis
 
 __all__ = ["RedisReplayStore", "redact_url"]
 
 _VALUE = b"1"
 
 _LoopClient = tuple["weakref.ReferenceType[asyncio.AbstractEventLoop]", redis.asyncio.Redis]
-
-
-def redact_url(url: str) -> str:
-    """The URL without user, password or query: what logs and reprs may show."""
-    try:
-        parts = urlsplit(url)
-        host = parts.hostname or ""
-        if ":" in host:
-            host = f"[{host}]"
-        port = f":{parts.port}" if parts.port is not None else ""
-    except ValueError:
-        return "<unparsable redis URL>"
-    credentials = "***@" if parts.username or parts.password else ""
-    return f"{parts.scheme}://{credentials}{host}{port}{parts.path}"
 
 
 class RedisReplayStore(ReplayStore):
