@@ -20,7 +20,7 @@ from typing import Any
 from edgeclaims.config import Config
 from edgeclaims.engine import Engine, Outcome
 from edgeclaims.errors import VerificationError
-from edgeclaims.problem import problem_body, problem_headers
+from edgeclaims.problem import render_refusal
 from edgeclaims.request import RequestView
 
 __all__ = ["IDENTITY_KEY", "EdgeClaimsMiddleware"]
@@ -74,12 +74,10 @@ class EdgeClaimsMiddleware:
         await self.app(scope, receive, send)
 
     async def _refuse(self, scope: Scope, send: Send, error: VerificationError) -> None:
-        body = problem_body(error)
-        headers = [
-            (n.lower().encode("latin-1"), v.encode("latin-1")) for n, v in problem_headers(body)
-        ]
+        status, lines, body = render_refusal(error)
+        headers = [(n.lower().encode("latin-1"), v.encode("latin-1")) for n, v in lines]
         if scope["type"] == "http":
-            await send({"type": "http.response.start", "status": error.status, "headers": headers})
+            await send({"type": "http.response.start", "status": status, "headers": headers})
             await send({"type": "http.response.body", "body": body})
             return
         # WebSocket: answer the handshake with the problem document where the
@@ -88,7 +86,7 @@ class EdgeClaimsMiddleware:
             await send(
                 {
                     "type": "websocket.http.response.start",
-                    "status": error.status,
+                    "status": status,
                     "headers": headers,
                 }
             )

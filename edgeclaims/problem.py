@@ -1,12 +1,17 @@
-"""The refusal response: RFC 9457 ``application/problem+json`` with the stable code."""
+"""The refusal response every adapter sends: RFC 9457 ``application/problem+json``.
+
+One rendering for the WSGI and ASGI middleware and the Flask, Django and
+FastAPI integrations, so a refusal is the same bytes whichever one answers.
+"""
 
 from __future__ import annotations
 
 import json
+from typing import NamedTuple
 
 from edgeclaims.errors import VerificationError
 
-__all__ = ["problem_body", "problem_headers"]
+__all__ = ["AUTH_SCHEME", "REALM", "Refusal", "render_refusal", "status_line"]
 
 _REASONS = {
     400: "Bad Request",
@@ -16,25 +21,46 @@ _REASONS = {
     503: "Service Unavailable",
 }
 
+#: The authentication scheme named in ``WWW-Authenticate``: the credentials
+#: are the edge's signed identity headers, not anything a browser can send.
+AUTH_SCHEME = "EdgeClaims"
+REALM = "edgeclaims"
 
-def problem_body(error: VerificationError) -> bytes:
-    """The JSON body for a refusal: title, status and code — nothing from the request."""
+
+class Refusal(NamedTuple):
+    """Status, header lines and body of a refusal."""
+
+    status: int
+    headers: list[tuple[str, str]]
+    body: bytes
+
+
+def render_refusal(error: VerificationError) -> Refusal:
+    """The response for a refusal: title, status and code — nothing from the request.
+
+    A 401 carries the ``WWW-Authenticate`` challenge RFC 9110 §15.5.2
+    requires: ``EdgeClaims realm="edgeclaims"`` when no identity came, with
+    ``error="<code>"`` (RFC 6750's parameter name) when one was refused.
+    """
     document = {
         "type": f"https://edgeclaims.dev/errors/{error.code}",
         "title": error.title,
         "status": error.status,
         "code": error.code,
     }
-    return json.dumps(document, separators=(",", ":")).encode("ascii")
-
-
-def problem_headers(body: bytes) -> list[tuple[str, str]]:
-    """Headers for a problem response (never cached: it is about one request)."""
-    return [
+    body = json.dumps(document, separators=(",", ":")).encode("ascii")
+    headers = [
         ("Content-Type", "application/problem+json"),
         ("Content-Length", str(len(body))),
+        # About one request only: never cached.
         ("Cache-Control", "no-store"),
     ]
+    if error.status == 401:
+        challenge = f'{AUTH_SCHEME} realm="{REALM}"'
+        if error.code != "missing":
+            challenge += f', error="{error.code}"'
+        headers.append(("WWW-Authenticate", challenge))
+    return Refusal(error.status, headers, body)
 
 
 def status_line(status: int) -> str:

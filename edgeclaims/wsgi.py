@@ -20,7 +20,7 @@ from typing import Any
 
 from edgeclaims.config import Config
 from edgeclaims.engine import Engine
-from edgeclaims.problem import problem_body, problem_headers, status_line
+from edgeclaims.problem import render_refusal, status_line
 from edgeclaims.request import RequestView, wsgi_header_key
 
 __all__ = ["IDENTITY_KEY", "EdgeClaimsMiddleware"]
@@ -55,9 +55,9 @@ class EdgeClaimsMiddleware:
         for key in self._environ_keys:
             environ.pop(key, None)
         if outcome.refusal is not None:
-            body = problem_body(outcome.refusal)
-            start_response(status_line(outcome.refusal.status), problem_headers(body))
-            return [body]
+            refusal = render_refusal(outcome.refusal)
+            start_response(status_line(refusal.status), refusal.headers)
+            return [refusal.body]
         environ[IDENTITY_KEY] = outcome.identity
         environ[OUTCOME_KEY] = outcome
         return self.app(environ, start_response)

@@ -254,3 +254,41 @@ def test_any_falsy_replay_answer_is_a_replay(caplog: pytest.LogCaptureFixture) -
     assert engine.decide(again).code == "replayed"
     assert asyncio.run(engine.adecide(again)).code == "replayed"
     assert "ALLOWED" not in caplog.text  # a truthy answer is a first sighting, not an outage
+
+
+@pytest.mark.parametrize(
+    ("path", "signed_path", "status", "challenge"),
+    [
+        pytest.param("/whoami", None, 401, 'EdgeClaims realm="edgeclaims"', id="missing"),
+        pytest.param(
+            "/whoami",
+            "/elsewhere",
+            401,
+            'EdgeClaims realm="edgeclaims", error="bad_signature"',
+            id="refused",
+        ),
+        pytest.param("/admin/users", "/admin/users", 403, None, id="forbidden"),
+        pytest.param("/admin/../x", None, 400, None, id="ambiguous-request"),
+    ],
+)
+@pytest.mark.parametrize("entry", ["wsgi", "asgi"])
+def test_refusals_carry_the_challenge_rfc_9110_requires(
+    entry: str, path: str, signed_path: str | None, status: int, challenge: str | None
+) -> None:
+    config = load_config(config_mapping())
+    headers = dict(signed(path=signed_path)) if signed_path else {}
+    url = "https://app.example.com" + path
+    if entry == "wsgi":
+        seen: list[Any] = []
+        middleware = WSGIMiddleware(lambda e, s: [], config, clock=lambda: NOW)
+        middleware(build_wsgi_environ("GET", url, headers), lambda s, h: seen.extend([s, h]))
+        got_status, lines = int(seen[0].split()[0]), seen[1]
+    else:
+        messages = _run_asgi(
+            ASGIMiddleware(_ws_app, config, clock=lambda: NOW),
+            build_asgi_scope("GET", url, headers),
+        )
+        got_status = messages[0]["status"]
+        lines = [(n.decode(), v.decode()) for n, v in messages[0]["headers"]]
+    found = [v for n, v in lines if n.lower() == "www-authenticate"]
+    assert (got_status, found) == (status, [challenge] if challenge else [])

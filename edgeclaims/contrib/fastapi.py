@@ -34,6 +34,7 @@ and the code as reason on websocket routes, as the middleware does.
 from __future__ import annotations
 
 import time
+import warnings
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Annotated, NoReturn
 
@@ -49,14 +50,14 @@ from edgeclaims.engine import Engine
 from edgeclaims.errors import ConfigurationError, MissingIdentity, VerificationError
 from edgeclaims.identity import Identity
 from edgeclaims.logs import log_view_refusal
-from edgeclaims.problem import problem_body, problem_headers
+from edgeclaims.problem import render_refusal
 
 __all__ = [
     "CurrentIdentity",
     "IdentityRefused",
     "OptionalIdentity",
     "get_identity",
-    "problem_response",
+    "refusal_handler",
     "require_identity",
     "require_permissions",
     "require_roles",
@@ -140,17 +141,27 @@ CurrentIdentity = Annotated[Identity, Depends(require_identity)]
 OptionalIdentity = Annotated[Identity | None, Depends(get_identity)]
 
 
-async def problem_response(request: Request, exc: Exception) -> Response:
+async def refusal_handler(request: Request, exc: Exception) -> Response:
     """Exception handler rendering :class:`IdentityRefused` as the problem document."""
     if not isinstance(exc, IdentityRefused):
         raise exc
-    body = problem_body(exc.error)
-    headers = {
-        n: v for n, v in problem_headers(body) if n not in ("Content-Type", "Content-Length")
-    }
+    status, lines, body = render_refusal(exc.error)
+    headers = {n: v for n, v in lines if n not in ("Content-Type", "Content-Length")}
     return Response(
-        body, status_code=exc.status_code, headers=headers, media_type="application/problem+json"
+        body, status_code=status, headers=headers, media_type="application/problem+json"
     )
+
+
+def __getattr__(name: str) -> object:
+    # The old name clashed with contrib.django's problem_response (a response).
+    if name == "problem_response":
+        warnings.warn(
+            "edgeclaims.contrib.fastapi.problem_response is now refusal_handler",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        return refusal_handler
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def setup_edgeclaims(
@@ -163,11 +174,11 @@ def setup_edgeclaims(
     """Add the edgeclaims ASGI middleware and the problem+json handler to ``app``.
 
     The same as ``app.add_middleware(EdgeClaimsMiddleware, config=config)``
-    plus ``app.add_exception_handler(IdentityRefused, problem_response)``.
+    plus ``app.add_exception_handler(IdentityRefused, refusal_handler)``.
     ``config`` defaults to ``EDGECLAIMS_CONFIG``; a ``ConfigurationError`` is
     raised here, at start-up.
     """
     if engine is None:
         engine = Engine(config, clock=clock)
     app.add_middleware(EdgeClaimsMiddleware, engine=engine)
-    app.add_exception_handler(IdentityRefused, problem_response)
+    app.add_exception_handler(IdentityRefused, refusal_handler)

@@ -47,7 +47,7 @@ from edgeclaims.engine import Engine, Outcome
 from edgeclaims.errors import ConfigurationError, VerificationError
 from edgeclaims.identity import Identity
 from edgeclaims.logs import log_view_refusal
-from edgeclaims.problem import problem_body, problem_headers
+from edgeclaims.problem import render_refusal
 from edgeclaims.request import RequestView, wsgi_header_key
 from edgeclaims.wsgi import IDENTITY_KEY, OUTCOME_KEY
 
@@ -88,13 +88,10 @@ class IdentityRefused(exceptions.HTTPException):
         scope: dict[str, Any] | None = None,
     ) -> Response:
         """The problem document of the WSGI middleware, byte for byte."""
-        body = problem_body(self.error)
-        headers = [(n, v) for n, v in problem_headers(body) if n != "Content-Type"]
+        status, lines, body = render_refusal(self.error)
+        headers = [(n, v) for n, v in lines if n != "Content-Type"]
         return Response(
-            body,
-            status=self.error.status,
-            headers=headers,
-            content_type="application/problem+json",
+            body, status=status, headers=headers, content_type="application/problem+json"
         )
 
 

@@ -37,7 +37,7 @@ with warnings.catch_warnings():  # Starlette 1.x prefers httpx2 for its TestClie
     warnings.simplefilter("ignore")
     from starlette.testclient import TestClient, WebSocketDenialResponse
 from starlette.websockets import WebSocketDisconnect  # noqa: E402
-from tables import ADMIN, NOW, VIEWER, Case  # noqa: E402
+from tables import ADMIN, NOW, ORIGIN, VIEWER, Case, signed  # noqa: E402
 
 from edgeclaims.asgi import EdgeClaimsMiddleware  # noqa: E402
 from edgeclaims.config import Config, load_config  # noqa: E402
@@ -309,3 +309,30 @@ def test_dependency_results() -> None:
         require_roles(require_roles)  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="match"):
         require_permissions("orders:read", match="most")
+
+
+@pytest.mark.parametrize(
+    ("path", "signed_path", "status", "challenge"),
+    [
+        pytest.param("/whoami", None, 401, 'EdgeClaims realm="edgeclaims"', id="missing"),
+        pytest.param(
+            "/whoami",
+            "/elsewhere",
+            401,
+            'EdgeClaims realm="edgeclaims", error="bad_signature"',
+            id="refused",
+        ),
+        pytest.param("/admin/users", "/admin/users", 403, None, id="forbidden"),
+        pytest.param(
+            "/open/roles-admin", None, 401, 'EdgeClaims realm="edgeclaims"', id="dependency"
+        ),
+    ],
+)
+def test_refusals_carry_the_challenge_rfc_9110_requires(
+    path: str, signed_path: str | None, status: int, challenge: str | None
+) -> None:
+    headers = dict(signed(path=signed_path)) if signed_path else {}
+    client = TestClient(make_app(), base_url=ORIGIN)
+    response = client.get(path, headers=headers)
+    assert response.status_code == status
+    assert response.headers.get("www-authenticate") == challenge

@@ -271,3 +271,25 @@ def test_problem_body_matches_the_wsgi_middleware() -> None:
         "status": 401,
         "code": "missing",
     }
+
+
+@pytest.mark.parametrize(
+    ("path", "headers", "status", "challenge"),
+    [
+        pytest.param("/whoami", [], 401, 'EdgeClaims realm="edgeclaims"', id="missing"),
+        pytest.param(
+            "/whoami",
+            [(n, v + "x" if n == "Signature" else v) for n, v in signed()],
+            401,
+            'EdgeClaims realm="edgeclaims", error="malformed"',
+            id="refused",
+        ),
+        pytest.param("/admin/users", signed(path="/admin/users"), 403, None, id="forbidden"),
+    ],
+)
+def test_refusals_carry_the_challenge_rfc_9110_requires(
+    path: str, headers: list[tuple[str, str]], status: int, challenge: str | None
+) -> None:
+    response = make_app().test_client().get("https://app.example.com" + path, headers=headers)
+    assert response.status_code == status
+    assert response.headers.get("WWW-Authenticate") == challenge

@@ -25,7 +25,7 @@ from asgiref.sync import iscoroutinefunction
 from django.http import HttpRequest, HttpResponse
 
 from edgeclaims.contrib import Requirement
-from edgeclaims.contrib.django.middleware import problem_response
+from edgeclaims.contrib.django.middleware import refusal_response
 from edgeclaims.errors import ConfigurationError
 from edgeclaims.identity import Identity
 from edgeclaims.logs import log_view_refusal
@@ -62,7 +62,7 @@ def refusal_for(request: HttpRequest, requirement: Requirement) -> HttpResponse 
     if error is None:
         return None
     log_view_refusal(error, identity, method=request.method or "", path=request.path)
-    return problem_response(error)
+    return refusal_response(error)
 
 
 def _decorator(requirement: Requirement) -> Callable[[F], F]:

@@ -35,6 +35,7 @@ with the raw identity headers still in ``request.META``.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Awaitable, Callable
 from typing import Any, cast
 
@@ -48,24 +49,36 @@ from django.utils.module_loading import import_string
 from edgeclaims.contrib.django import load_django_config
 from edgeclaims.engine import Engine, Outcome
 from edgeclaims.errors import VerificationError
-from edgeclaims.problem import problem_body, problem_headers
+from edgeclaims.problem import render_refusal
 from edgeclaims.request import RequestView, wsgi_header_key
 from edgeclaims.wsgi import IDENTITY_KEY, OUTCOME_KEY
 
-__all__ = ["EdgeClaimsMiddleware", "problem_response"]
+__all__ = ["EdgeClaimsMiddleware", "refusal_response"]
 
 GetResponse = Callable[[HttpRequest], HttpResponseBase]
 AsyncGetResponse = Callable[[HttpRequest], Awaitable[HttpResponseBase]]
 
 
-def problem_response(error: VerificationError) -> HttpResponse:
+def refusal_response(error: VerificationError) -> HttpResponse:
     """The ``application/problem+json`` refusal, as a Django response."""
-    body = problem_body(error)
-    response = HttpResponse(body, status=error.status, content_type="application/problem+json")
-    for name, value in problem_headers(body):
+    status, headers, body = render_refusal(error)
+    response = HttpResponse(body, status=status, content_type="application/problem+json")
+    for name, value in headers:
         if name != "Content-Type":
             response[name] = value
     return response
+
+
+def __getattr__(name: str) -> object:
+    # The old name clashed with contrib.fastapi.problem_response (an exception handler).
+    if name == "problem_response":
+        warnings.warn(
+            "edgeclaims.contrib.django.middleware.problem_response is now refusal_response",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        return refusal_response
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 class EdgeClaimsMiddleware:
@@ -149,7 +162,7 @@ class EdgeClaimsMiddleware:
         # request.headers is cached from META on first use: forget any copy.
         request.__dict__.pop("headers", None)
         if outcome.refusal is not None:
-            return problem_response(outcome.refusal)
+            return refusal_response(outcome.refusal)
         request.META[IDENTITY_KEY] = outcome.identity
         request.META[OUTCOME_KEY] = outcome
         _attach(request, outcome)
