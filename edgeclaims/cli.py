@@ -16,7 +16,10 @@ from __future__ import annotations
 import argparse
 import base64
 import json
+import ntpath
+import os
 import secrets
+import subprocess
 import sys
 import time
 from collections.abc import Sequence
@@ -47,6 +50,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigurationError as exc:
         print(f"configuration error: {exc}", file=sys.stderr)
         return 1
+    except FileExistsError as exc:
+        print(f"edgeclaims: {exc.filename} exists; --force overwrites it", file=sys.stderr)
+        return 1
+    except OSError as exc:
+        # One line, not a traceback: a path that does not exist, a folder
+        # the account cannot write.
+        where = f": {exc.filename}" if exc.filename else ""
+        print(f"edgeclaims: {exc.strerror or type(exc).__name__}{where}", file=sys.stderr)
+        return 1
     return status
 
 
@@ -61,6 +73,7 @@ def _parser() -> argparse.ArgumentParser:
     keygen.add_argument(
         "--jwks", action="store_true", help="also write the public key as a JWKS (jws sources)"
     )
+    keygen.add_argument("--force", action="store_true", help="overwrite existing key files")
     keygen.set_defaults(run=_keygen)
 
     sign = commands.add_parser("sign", help="print the identity headers the edge would add")
@@ -136,7 +149,7 @@ def _keygen(args: argparse.Namespace, out: TextIO) -> int:
         if args.out:
             args.out.mkdir(parents=True, exist_ok=True)
             path = args.out / f"edge-{key_id}.key"
-            path.write_text(secret + "\n", encoding="ascii")
+            write_key_file(path, secret + "\n", private=True, force=args.force)
             material = f'secret_file = "{path.as_posix()}"'
             out.write(f"wrote {path} (keep it readable only by the app pool identity)\n")
         else:
@@ -161,7 +174,7 @@ def _keygen(args: argparse.Namespace, out: TextIO) -> int:
         if args.out:
             args.out.mkdir(parents=True, exist_ok=True)
             jwks_path = args.out / f"edge-{key_id}.jwks.json"
-            jwks_path.write_text(document + "\n", encoding="ascii")
+            write_key_file(jwks_path, document + "\n", private=False, force=args.force)
             out.write(f"wrote {jwks_path} (publish it, or name it in jwks_file)\n")
         else:
             out.write(document + "\n")
@@ -169,8 +182,11 @@ def _keygen(args: argparse.Namespace, out: TextIO) -> int:
         args.out.mkdir(parents=True, exist_ok=True)
         private_path = args.out / f"edge-{key_id}.private.pem"
         public_path = args.out / f"edge-{key_id}.public.pem"
-        private_path.write_text(private_pem, encoding="ascii")
-        public_path.write_text(public_pem, encoding="ascii")
+        for path in (private_path, public_path):
+            if path.exists() and not args.force:  # neither file is written then
+                raise FileExistsError(17, "exists", str(path))
+        write_key_file(private_path, private_pem, private=True, force=args.force)
+        write_key_file(public_path, public_pem, private=False, force=args.force)
         out.write(f"wrote {private_path} (for the edge only) and {public_path}\n")
         material = f'public_key_file = "{public_path.as_posix()}"'
     else:
@@ -178,6 +194,36 @@ def _keygen(args: argparse.Namespace, out: TextIO) -> int:
         material = 'public_key_file = "edge-public.pem"'
     out.write(f'\nkeys = [{{ id = "{key_id}", alg = "{alg}", {material} }}]\n')
     return 0
+
+
+def write_key_file(path: Path, text: str, *, private: bool, force: bool) -> None:
+    """Write a key file, a private one for its owner only; overwrite only with ``force``.
+
+    POSIX: created with mode 0600 (and set to it when overwritten, since an
+    existing file keeps its mode). Windows: mode bits do not restrict
+    reading, so the file's inherited ACL is replaced by one granting the
+    current account alone (``icacls``); grant the app pool identity read
+    access afterwards (docs/iis.md, step 5).
+    """
+    flags = os.O_WRONLY | os.O_CREAT | (os.O_TRUNC if force else os.O_EXCL)
+    descriptor = os.open(path, flags, 0o600 if private else 0o644)
+    with os.fdopen(descriptor, "w", encoding="ascii", newline="\n") as handle:
+        if private and os.name != "nt":
+            os.fchmod(handle.fileno(), 0o600)
+        handle.write(text)
+    if private and os.name == "nt":  # pragma: no cover - Windows only
+        command = owner_only_acl_command(path)
+        subprocess.run(command, check=True, capture_output=True)  # noqa: S603 - fixed program
+
+
+def owner_only_acl_command(path: Path) -> list[str]:
+    """The ``icacls`` command that leaves the current Windows account alone on ``path``."""
+    account = os.environ.get("USERNAME", "")
+    domain = os.environ.get("USERDOMAIN")
+    who = f"{domain}\\{account}" if domain else account
+    # The full path: a PATH entry must not choose which program sets the ACL.
+    icacls = ntpath.join(os.environ.get("SYSTEMROOT", "C:\\Windows"), "System32", "icacls.exe")
+    return [icacls, str(path), "/inheritance:r", "/grant:r", f"{who}:F"]
 
 
 def _generate_private_key(

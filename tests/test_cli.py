@@ -305,3 +305,65 @@ def test_jws_sign_keygen_jwks_and_verify(
     )
     assert status == 1
     assert "bad_signature" in out
+
+
+@pytest.mark.parametrize(
+    ("alg", "private_name", "public_name"),
+    [
+        ("hmac-sha256", "edge-k1.key", None),
+        ("ecdsa-p256-sha256", "edge-k1.private.pem", "edge-k1.public.pem"),
+    ],
+)
+def test_keygen_private_keys_are_owner_only_and_never_overwritten(
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+    alg: str,
+    private_name: str,
+    public_name: str | None,
+) -> None:
+    argv = ("keygen", "--alg", alg, "--id", "k1", "--out", str(tmp_path))
+    assert run(capsys, *argv)[0] == 0
+    private = tmp_path / private_name
+    assert private.stat().st_mode & 0o777 == 0o600
+    if public_name:
+        assert (tmp_path / public_name).stat().st_mode & 0o077 != 0  # public: readable
+    before = private.read_bytes()
+    status = main(list(argv))
+    captured = capsys.readouterr()
+    assert status == 1
+    assert f"{private_name} exists; --force overwrites it" in captured.err
+    assert "Traceback" not in captured.err
+    assert private.read_bytes() == before
+    private.chmod(0o644)
+    assert run(capsys, *argv, "--force")[0] == 0
+    assert private.read_bytes() != before
+    assert private.stat().st_mode & 0o777 == 0o600
+
+
+def test_cli_file_errors_are_one_line(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    status = main(["keygen", "--out", str(blocker / "keys")])
+    err = capsys.readouterr().err
+    assert status == 1
+    assert err.count("\n") == 1
+    assert err.startswith("edgeclaims: ")
+    assert "keys" in err
+    status = main(["roles", "--config", str(tmp_path / "absent.toml"), "--claims", "{}"])
+    err = capsys.readouterr().err
+    assert status == 1
+    assert err.count("\n") == 1
+    assert "absent.toml" in err
+
+
+def test_windows_acl_command_names_the_account_and_a_fixed_program(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from edgeclaims.cli import owner_only_acl_command
+
+    monkeypatch.setenv("USERNAME", "deploy")
+    monkeypatch.setenv("USERDOMAIN", "CORP")
+    monkeypatch.setenv("SYSTEMROOT", "C:\\Windows")
+    command = owner_only_acl_command(Path("C:/keys/edge.key"))
+    assert command[0] == "C:\\Windows\\System32\\icacls.exe"
+    assert command[2:] == ["/inheritance:r", "/grant:r", "CORP\\deploy:F"]
