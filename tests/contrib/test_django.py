@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import os
+import unicodedata
 from collections.abc import Awaitable, Iterator
 from typing import Any
 
@@ -343,12 +345,36 @@ class FrozenMiddleware(EdgeClaimsMiddleware):
         ({"mirror_group": True}, ["edgeclaims.E002"]),
         ({"create_users": "yes"}, ["edgeclaims.E002"]),
         ({"superuser_roles": ["admin"]}, ["edgeclaims.W007"]),
+        ({"username_prefix": "edge:"}, []),
+        ({"username_prefix": 7}, ["edgeclaims.E002"]),
     ],
-    ids=["valid", "unknown-key", "wrong-type", "superuser-roles"],
+    ids=["valid", "unknown-key", "wrong-type", "superuser-roles", "prefix", "prefix-not-a-string"],
 )
 def test_backend_settings_checks(options: dict[str, object], ids: list[str]) -> None:
     with override_settings(AUTHENTICATION_BACKENDS=[BACKEND], EDGECLAIMS_BACKEND=options):
         assert _ids(check_settings()) == ["edgeclaims.W001", *ids]
+
+
+@pytest.mark.parametrize(
+    "prefix",
+    [
+        pytest.param("ｅdge:", id="changed-by-nfkc"),
+        pytest.param("edge\u00b2:", id="superscript-changed-by-nfkc"),
+        pytest.param("edge :", id="space"),
+        pytest.param("edge\n", id="control-character"),
+        pytest.param("edge\u200b:", id="invisible-format-character"),
+        pytest.param("e" * 150, id="fills-the-username-field"),
+    ],
+)
+def test_bad_username_prefix_is_E002_and_stops_start_up(prefix: str) -> None:
+    with override_settings(
+        AUTHENTICATION_BACKENDS=[BACKEND], EDGECLAIMS_BACKEND={"username_prefix": prefix}
+    ):
+        messages = check_settings()
+        assert _ids(messages) == ["edgeclaims.W001", "edgeclaims.E002"]
+        assert "EDGECLAIMS_BACKEND.username_prefix" in messages[1].msg
+        with pytest.raises(ConfigurationError, match="username_prefix"):
+            WSGIHandler()
 
 
 # -- the authentication backend -------------------------------------------------
@@ -375,9 +401,10 @@ def _user_of(path: str, claims: dict[str, object] | None, mode: str = "wsgi") ->
     return body
 
 
+BACKEND_OPTIONS: dict[str, object] = {"mirror_groups": True, "staff_roles": ["admin"]}
 BACKEND_SETTINGS = {
     "AUTHENTICATION_BACKENDS": [BACKEND, "django.contrib.auth.backends.ModelBackend"],
-    "EDGECLAIMS_BACKEND": {"mirror_groups": True, "staff_roles": ["admin"]},
+    "EDGECLAIMS_BACKEND": BACKEND_OPTIONS,
 }
 
 
@@ -453,3 +480,208 @@ def test_backend_never_reads_headers(users: Any) -> None:
         # A login form's credentials never reach it.
         request.edgeclaims = None  # type: ignore[attr-defined]
         assert authenticate(request, username="root", password="") is None
+
+
+# -- the backend never maps one identity onto another account (issue #11, item 6) --
+
+#: Subjects that Unicode NFKC — Django's ``normalize_username`` — turns into
+#: the username of an existing account.
+NFKC_COLLISIONS = [
+    pytest.param("ａdmin", "admin", id="fullwidth-a"),
+    pytest.param("ＡＤＭＩＮ", "ADMIN", id="fullwidth-word"),
+    pytest.param("ﬁnance", "finance", id="fi-ligature"),
+    pytest.param("admin²", "admin2", id="superscript-two"),
+    pytest.param("ᵃdmin", "admin", id="modifier-letter-a"),
+    pytest.param("Ⅸ", "IX", id="roman-numeral-nine"),
+    pytest.param("root１", "root1", id="fullwidth-digit"),
+    pytest.param("𝟏admin", "1admin", id="mathematical-bold-digit"),
+    pytest.param("\u212aelvin", "Kelvin", id="kelvin-sign"),
+    pytest.param("ſam", "sam", id="long-s"),
+    pytest.param("ju\u0308rgen", "jürgen", id="decomposed-umlaut"),
+]
+
+
+def _backend_warnings(caplog: pytest.LogCaptureFixture) -> list[str]:
+    return [
+        r.getMessage()
+        for r in caplog.records
+        if r.name == "edgeclaims" and r.levelno == logging.WARNING and "EdgeClaimsBackend" in r.msg
+    ]
+
+
+@pytest.mark.parametrize("mode", ["wsgi", "asgi"])
+@pytest.mark.parametrize(("subject", "existing"), NFKC_COLLISIONS)
+def test_nfkc_colliding_subject_is_refused(
+    users: Any, caplog: pytest.LogCaptureFixture, subject: str, existing: str, mode: str
+) -> None:
+    assert unicodedata.normalize("NFKC", subject) == existing  # the table means what it says
+    users.objects.create_superuser(existing, password="local-only")
+    path = "/open/user" if mode == "wsgi" else "/open/async-user"
+    with override_settings(**BACKEND_SETTINGS), caplog.at_level(logging.WARNING, "edgeclaims"):
+        body = _user_of(path, {"sub": subject, "groups": ["okta-admins"]}, mode)
+    assert body["authenticated"] is False
+    assert list(users.objects.values_list("username", flat=True)) == [existing]  # none created
+    account = users.objects.get(username=existing)
+    assert (account.is_superuser, account.is_staff, account.groups.count()) == (True, True, 0)
+    warnings = _backend_warnings(caplog)
+    assert len(warnings) == 1
+    assert "'sub' claim changes under Unicode NFKC" in warnings[0]
+    assert all(subject not in message for message in warnings)
+
+
+@pytest.mark.parametrize(
+    "subject",
+    [
+        pytest.param("alice", id="ascii"),
+        pytest.param("jürgen", id="composed-umlaut"),
+        pytest.param("王小明", id="cjk"),
+        pytest.param("auth0|5f7c8ec7c33c6c004bbafe82", id="auth0-subject"),
+        pytest.param("4b1d5e3c-7a7f-4e8e-9c51-0d6f0e0b9a11", id="entra-oid"),
+        pytest.param("a" * 150, id="exactly-max-length"),
+    ],
+)
+def test_ordinary_subjects_become_their_username(users: Any, subject: str) -> None:
+    with override_settings(**BACKEND_SETTINGS):
+        body = _user_of("/open/user", {"sub": subject, "groups": ["staff"]})
+    assert (body["authenticated"], body["username"]) == (True, subject)
+
+
+@pytest.mark.parametrize(
+    ("options", "claims", "problem"),
+    [
+        pytest.param({}, {"sub": "", "groups": ["staff"]}, "is missing", id="empty-subject"),
+        pytest.param({}, {"sub": "   ", "groups": ["staff"]}, "is missing", id="blank-subject"),
+        pytest.param({}, {"groups": ["staff"]}, "is missing", id="no-subject"),
+        pytest.param(
+            {"username_claim": "email"},
+            {"sub": "alice", "email": ["alice@example.com"]},
+            "not a string",
+            id="claim-not-a-string",
+        ),
+        pytest.param({}, {"sub": "a" * 151}, "longer than 150", id="longer-than-max-length"),
+        pytest.param(
+            {"username_prefix": "edge:"},
+            {"sub": "a" * 146},
+            "longer than 150",
+            id="prefix-makes-it-too-long-never-truncated",
+        ),
+        pytest.param({}, {"sub": "root\n"}, "control characters", id="newline"),
+        pytest.param({}, {"sub": "ro\x00ot"}, "control characters", id="nul"),
+    ],
+)
+def test_unusable_username_claims_are_refused(
+    users: Any,
+    caplog: pytest.LogCaptureFixture,
+    options: dict[str, object],
+    claims: dict[str, object],
+    problem: str,
+) -> None:
+    users.objects.create_user("a" * 150)
+    users.objects.create_user("root")
+    settings = {**BACKEND_SETTINGS, "EDGECLAIMS_BACKEND": options}
+    with override_settings(**settings), caplog.at_level(logging.WARNING, "edgeclaims"):
+        assert _user_of("/open/user", claims)["authenticated"] is False
+    assert users.objects.count() == 2
+    warnings = _backend_warnings(caplog)
+    assert len(warnings) == 1
+    assert problem in warnings[0]
+
+
+def test_username_prefix_stops_the_collision_with_local_accounts(users: Any) -> None:
+    users.objects.create_superuser("admin", password="local-only")
+    claims = {"sub": "admin", "groups": ["staff"]}
+    with override_settings(**BACKEND_SETTINGS):
+        # The documented default: an edge subject equal to a local username is that user.
+        assert _user_of("/open/user", claims)["username"] == "admin"
+    settings = {
+        **BACKEND_SETTINGS,
+        "EDGECLAIMS_BACKEND": {**BACKEND_OPTIONS, "username_prefix": "edge:"},
+    }
+    with override_settings(**settings):
+        body = _user_of("/open/user", claims)
+        refused = _user_of("/open/user", {"sub": "ａdmin", "groups": ["staff"]})
+    assert (body["username"], body["is_superuser"], body["is_staff"]) == (
+        "edge:admin",
+        False,
+        False,
+    )
+    assert refused["authenticated"] is False
+    assert users.objects.get(username="admin").is_superuser
+    assert sorted(users.objects.values_list("username", flat=True)) == ["admin", "edge:admin"]
+
+
+def test_username_prefix_applies_to_existing_users_only_mode(users: Any) -> None:
+    users.objects.create_user("alice")
+    users.objects.create_user("edge:root")
+    settings = {
+        **BACKEND_SETTINGS,
+        "EDGECLAIMS_BACKEND": {"create_users": False, "username_prefix": "edge:"},
+    }
+    with override_settings(**settings):
+        assert _user_of("/open/user", VIEWER)["authenticated"] is False
+        assert _user_of("/open/user", ADMIN)["username"] == "edge:root"
+
+
+@pytest.mark.parametrize("create_users", [True, False], ids=["get-or-create", "existing-only"])
+def test_a_case_insensitive_lookup_never_returns_another_account(
+    users: Any,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+    create_users: bool,
+) -> None:
+    """A custom manager or collation (citext, MySQL's *_ci) that finds ``admin`` for ``Admin``."""
+    manager = users._default_manager
+    admin = users.objects.create_superuser("admin", password="local-only")
+
+    def get_or_create(**lookup: str) -> tuple[Any, bool]:
+        found = manager.filter(username__iexact=lookup["username"]).first()
+        return (found, False) if found else (manager.create_user(lookup["username"]), True)
+
+    monkeypatch.setattr(manager, "get_or_create", get_or_create)
+    monkeypatch.setattr(
+        manager, "get_by_natural_key", lambda username: manager.get(username__iexact=username)
+    )
+    settings = {
+        **BACKEND_SETTINGS,
+        "EDGECLAIMS_BACKEND": {**BACKEND_OPTIONS, "create_users": create_users},
+    }
+    with override_settings(**settings), caplog.at_level(logging.WARNING, "edgeclaims"):
+        body = _user_of("/open/user", {"sub": "Admin", "groups": ["staff"]})
+    assert body["authenticated"] is False
+    admin.refresh_from_db()
+    # Refused before configure_user: the roles of "Admin" were not mirrored onto admin.
+    assert (admin.is_superuser, admin.is_staff, admin.groups.count()) == (True, True, 0)
+    assert "found a user of another username" in _backend_warnings(caplog)[0]
+
+
+class LowercasingBackend(EdgeClaimsBackend):
+    def clean_username(self, identity: Any) -> str | None:
+        username = super().clean_username(identity)
+        return None if username is None else username.lower()
+
+
+class RefusingBackend(EdgeClaimsBackend):
+    def clean_username(self, identity: Any) -> str | None:
+        return None if identity.subject == "root" else super().clean_username(identity)
+
+
+def test_clean_username_may_not_rewrite_the_claim(
+    users: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    users.objects.create_superuser("admin", password="local-only")
+    backend = f"{__name__}.LowercasingBackend"
+    with (
+        override_settings(AUTHENTICATION_BACKENDS=[backend]),
+        caplog.at_level(logging.WARNING, "edgeclaims"),
+    ):
+        assert _user_of("/open/user", {"sub": "ADMIN"})["authenticated"] is False
+        assert _user_of("/open/user", VIEWER)["username"] == "alice"  # lower-case already
+    assert sorted(users.objects.values_list("username", flat=True)) == ["admin", "alice"]
+    assert "was rewritten by clean_username" in _backend_warnings(caplog)[0]
+
+
+def test_clean_username_may_refuse_more_identities(users: Any) -> None:
+    with override_settings(AUTHENTICATION_BACKENDS=[f"{__name__}.RefusingBackend"]):
+        assert _user_of("/open/user", ADMIN)["authenticated"] is False
+        assert _user_of("/open/user", VIEWER)["username"] == "alice"
+    assert list(users.objects.values_list("username", flat=True)) == ["alice"]
