@@ -151,7 +151,9 @@ class Engine:
 
     def _verify(self, view: RequestView, trace: Trace | None = None) -> Outcome | _Pending:
         try:
-            requirement = self.policy.requirement_for(view.method, view.route_path)
+            requirement = self.policy.requirement_for(
+                view.method, view.route_path, view.mounted_path
+            )
         except AmbiguousRequest as exc:
             # Refused whoever asks, public paths included: which route it
             # falls under depends on who reads it.

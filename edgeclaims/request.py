@@ -59,6 +59,15 @@ def normalize_path(raw_path: str) -> str:
     return quote(unquote_to_bytes(raw_path), safe="/")
 
 
+def _decoded(latin1: str) -> str:
+    """A PEP 3333 path (bytes as latin-1) as text, the way Werkzeug and Django read it."""
+    return (
+        latin1
+        if latin1.isascii()
+        else latin1.encode("latin-1", "replace").decode("utf-8", "replace")
+    )
+
+
 def _whole_asgi_path(path: str, root_path: str) -> str:
     """The path the client asked for, from an ASGI ``path`` and ``root_path``.
 
@@ -89,6 +98,7 @@ class RequestView:
         "_wsgi_environ",
         "authority",
         "method",
+        "mounted_path",
         "peer",
         "problem",
         "raw_path",
@@ -107,6 +117,7 @@ class RequestView:
         raw_query: str | None,
         route_path: str,
         peer: str | None,
+        mounted_path: str | None = None,
         headers: Mapping[str, list[str]] | None = None,
         wsgi_environ: Mapping[str, Any] | None = None,
         problem: VerificationError | None = None,
@@ -118,8 +129,11 @@ class RequestView:
         self.raw_path = raw_path or "/"
         #: The query without its ``?``; None when the request line had none.
         self.raw_query = raw_query
-        #: The decoded path the application routes on (for route policy).
+        #: The whole decoded path the client asked for (for route policy).
         self.route_path = route_path
+        #: Under a mount prefix (``SCRIPT_NAME``, ``root_path``), the decoded
+        #: path below it — what the framework's router matches; else None.
+        self.mounted_path = mounted_path
         self.peer = peer
         #: Why the request itself cannot be trusted, whatever it carries: a
         #: path the app routes on that is not the request's, two Hosts.
@@ -143,7 +157,9 @@ class RequestView:
         if not host:
             host = f"{environ.get('SERVER_NAME', '')}:{environ.get('SERVER_PORT', '')}"
         # PEP 3333: SCRIPT_NAME/PATH_INFO are the decoded bytes as latin-1.
-        routed = str(environ.get("SCRIPT_NAME", "")) + str(environ.get("PATH_INFO", ""))
+        script_name = str(environ.get("SCRIPT_NAME", ""))
+        path_info = str(environ.get("PATH_INFO", ""))
+        routed = script_name + path_info
         route_bytes = routed.encode("latin-1", "replace")
         original_url = environ.get("HTTP_X_ORIGINAL_URL")
         problem: VerificationError | None = None
@@ -188,9 +204,9 @@ class RequestView:
             authority=_authority(str(host), scheme),
             raw_path=raw_path,
             raw_query=query,
-            route_path=(routed if routed.isascii() else route_bytes.decode("utf-8", "replace"))
-            or "/",
+            route_path=_decoded(routed) or "/",
             peer=environ.get("REMOTE_ADDR"),
+            mounted_path=(_decoded(path_info) or "/") if script_name else None,
             wsgi_environ=environ,
             problem=problem,
         )
@@ -245,6 +261,7 @@ class RequestView:
             raw_query=bytes(query_bytes).decode("latin-1") if query_bytes else None,
             route_path=routed or "/",
             peer=str(client[0]) if client else None,
+            mounted_path=(routed[len(root_path) :] or "/") if root_path else None,
             headers=headers,
             problem=problem,
         )

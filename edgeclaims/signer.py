@@ -95,7 +95,7 @@ def sign_request(
         all_headers.setdefault(name.lower(), []).append(value)
     all_headers.setdefault("host", [parts.netloc])
     view = RequestView(
-        method=method.upper(),
+        method=method,  # as sent: RFC 9421 §2.2.1 changes no case
         scheme=parts.scheme or "https",
         authority=parts.netloc.lower(),
         raw_path=parts.path or "/",

@@ -866,3 +866,41 @@ def _reach(edges: dict[str, set[str]], start: str) -> set[str]:
             found.add(role)
             pending.extend(edges[role])
     return found
+
+
+MOUNT_POLICY = policy_of(
+    {"admin": ["groups=a"], "ops": ["groups=o"]},
+    routes={
+        "/app/ops/*": ["ops"],
+        "/admin/*": ["admin"],
+        "/app/both/*": ["ops"],
+        "/both/*": ["admin"],
+        "/app/*": "public",
+    },
+    public_paths=("/healthz",),
+)
+
+
+@pytest.mark.parametrize(
+    ("whole", "mounted", "kind", "needs"),
+    [
+        pytest.param("/app/admin/x", "/admin/x", "roles", [{"a"}], id="rule-on-the-mounted-path"),
+        pytest.param("/app/ops/1", "/ops/1", "roles", [{"o"}], id="rule-on-the-whole-path"),
+        pytest.param("/app/both/1", "/both/1", "roles", [{"a", "o"}], id="both-rules-must-hold"),
+        pytest.param("/app/x", "/x", "public", [set()], id="default-adds-nothing"),
+        pytest.param("/app/healthz", "/healthz", "public", [set()], id="public-either-way"),
+        pytest.param("/admin/x", None, "roles", [{"a"}], id="not-mounted"),
+    ],
+)
+def test_a_mounted_app_meets_the_rules_of_both_readings(
+    whole: str, mounted: str | None, kind: str, needs: list[set[str]]
+) -> None:
+    requirement = MOUNT_POLICY.requirement_for("GET", whole, mounted)
+    assert requirement.kind == kind
+    for groups in needs:
+        roles = MOUNT_POLICY.roles_for({"groups": sorted(groups)})
+        assert requirement.allows(roles, frozenset())
+    if kind == "roles":
+        for held in ({"a"}, {"o"}):
+            roles = MOUNT_POLICY.roles_for({"groups": sorted(held)})
+            assert requirement.allows(roles, frozenset()) == (held == needs[0])

@@ -130,6 +130,30 @@ def test_asgi_root_path_is_not_counted_twice() -> None:
     assert _decide_asgi(scope, config).allowed
 
 
+@pytest.mark.parametrize("rule", ["/admin/*", "/app/admin/*"])
+def test_asgi_root_path_outside_path_is_judged_by_both_readings(rule: str) -> None:
+    """hypercorn --root-path leaves root_path out of ``path``; a rule on either path holds."""
+    config = load_config(config_mapping(replay={"store": "off"}, routes={rule: ["admin"]}))
+    for claims, code in ((VIEWER, "forbidden"), (ADMIN, None)):
+        scope = build_asgi_scope(
+            "GET", ORIGIN + "/admin/users", signed(path="/admin/users", claims=claims)
+        )
+        scope["root_path"] = "/app"  # path stays /admin/users, as hypercorn sends it
+        assert _decide_asgi(scope, config).code == code
+
+
+def test_wsgi_script_name_mount_is_judged_by_both_readings() -> None:
+    """A WSGI mount (SCRIPT_NAME=/app): Werkzeug routes on PATH_INFO, the edge saw /app/…."""
+    config = load_config(config_mapping(replay={"store": "off"}, routes={"/admin/*": ["admin"]}))
+    environ = build_wsgi_environ(
+        "GET", ORIGIN + "/app/admin/users", dict(signed(path="/app/admin/users", claims=VIEWER))
+    )
+    environ.update(SCRIPT_NAME="/app", PATH_INFO="/admin/users")
+    assert Engine(config, clock=lambda: NOW).decide(RequestView.from_wsgi(environ)).code == (
+        "forbidden"
+    )
+
+
 # -- 4. method case -------------------------------------------------------------------
 
 

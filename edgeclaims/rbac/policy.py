@@ -266,14 +266,30 @@ class Policy:
 
     # -- routes -----------------------------------------------------------------
 
-    def requirement_for(self, method: str, path: str) -> RouteRequirement:
+    def requirement_for(
+        self, method: str, path: str, mounted_path: str | None = None
+    ) -> RouteRequirement:
         """The first route matching (method, path), else a public path, else the default.
 
-        ``path`` is the percent-decoded path the application routes on, as
-        it is. Raises :class:`~edgeclaims.errors.AmbiguousRequest` when the
-        request has no single reading (docs/roles.md). An empty path is ``/``.
+        ``path`` is the whole percent-decoded path, as the client asked for
+        it. ``mounted_path`` is what the framework routes on when the app is
+        mounted under a prefix (``SCRIPT_NAME``, ASGI ``root_path``): a rule
+        written against either reading applies, and when both match a rule
+        the request must meet both — never the friendlier one. Raises
+        :class:`~edgeclaims.errors.AmbiguousRequest` when the request has no
+        single reading (docs/roles.md). An empty path is ``/``.
         """
-        path = path or "/"
+        requirement = self._match(method, path or "/")
+        if mounted_path is None:
+            return requirement
+        inner = self._match(method, mounted_path or "/")
+        if inner.route is None:  # the default adds nothing to a rule, nor to itself
+            return requirement
+        if requirement.route is None:
+            return inner
+        return requirement.together_with(inner)
+
+    def _match(self, method: str, path: str) -> RouteRequirement:
         problem = ambiguity(method, path)
         if problem is not None:
             raise problem

@@ -39,21 +39,36 @@ class RouteRequirement:
 
     ``public``: anyone, even anonymous. ``authenticated``: any verified
     identity. ``roles``: a verified identity holding at least one of
-    ``roles`` or at least one of ``permissions``. ``route`` is the pattern
-    that matched (a ``routes`` key or a ``public_paths`` entry), None when
-    the default applied.
+    ``roles`` or at least one of ``permissions`` — and meeting ``also``,
+    when a request read two ways matched two such rules. ``route`` is the
+    pattern that matched (a ``routes`` key or a ``public_paths`` entry),
+    None when the default applied.
     """
 
     kind: Kind
     roles: frozenset[str] = frozenset()
     permissions: frozenset[str] = frozenset()
     route: str | None = None
+    also: RouteRequirement | None = None
 
     def allows(self, roles: frozenset[str], permissions: frozenset[str]) -> bool:
         """Whether a *verified* identity with these roles and permissions may pass."""
         if self.kind != "roles":
             return True
-        return not self.roles.isdisjoint(roles) or not self.permissions.isdisjoint(permissions)
+        if self.roles.isdisjoint(roles) and self.permissions.isdisjoint(permissions):
+            return False
+        return self.also is None or self.also.allows(roles, permissions)
+
+    def together_with(self, other: RouteRequirement) -> RouteRequirement:
+        """The requirement of meeting both: the stricter kind, both lists when both are roles."""
+        order = ("public", "authenticated", "roles")
+        if order.index(self.kind) != order.index(other.kind):
+            return max(self, other, key=lambda r: order.index(r.kind))
+        if self.kind != "roles" or self == other:
+            return self
+        return RouteRequirement(
+            "roles", self.roles, self.permissions, route=f"{self.route} & {other.route}", also=other
+        )
 
     def as_dict(self) -> dict[str, object]:
         return {
