@@ -114,6 +114,11 @@ def _parser() -> argparse.ArgumentParser:
 
     check = commands.add_parser("check", help="validate a configuration and warn about risks")
     check.add_argument("--config", help="configuration file (default: EDGECLAIMS_CONFIG)")
+    check.add_argument(
+        "--ping",
+        action="store_true",
+        help="also record a probe nonce in the replay store (is Redis reachable?)",
+    )
     check.set_defaults(run=_check)
 
     roles = commands.add_parser("roles", help="which roles a set of claims gets, and why")
@@ -385,7 +390,24 @@ def _verify(args: argparse.Namespace, out: TextIO) -> int:
 
 
 def _check(args: argparse.Namespace, out: TextIO) -> int:
+    """Everything start-up validates, then the warnings; exit 1 on an error."""
+    from edgeclaims.replay import build_replay_store
+
     config = load_config(args.config)
+    # What the middleware builds at start-up: a SQLite file it must be able
+    # to create and write, the redis package (a 502 on IIS otherwise).
+    store = build_replay_store(config.replay)
+    if store is not None:
+        out.write(f"replay store: {store!r}\n")
+    if args.ping and store is not None:
+        from edgeclaims.errors import ReplayStoreUnavailable
+
+        try:
+            store.check_and_record("edgeclaims-check", "probe", secrets.token_urlsafe(12), 1.0)
+        except ReplayStoreUnavailable as exc:
+            print(f"replay store unreachable: {exc.detail}", file=sys.stderr)
+            return 1
+        out.write("replay store: a probe nonce was recorded\n")
     out.write(f"configuration OK: {len(config.sources)} source(s), mode {config.mode}\n")
     for warning in config_warnings(config):
         out.write(f"warning: {warning}\n")

@@ -367,3 +367,57 @@ def test_windows_acl_command_names_the_account_and_a_fixed_program(
     command = owner_only_acl_command(Path("C:/keys/edge.key"))
     assert command[0] == "C:\\Windows\\System32\\icacls.exe"
     assert command[2:] == ["/inheritance:r", "/grant:r", "CORP\\deploy:F"]
+
+
+def _check_config(tmp_path: Path, replay: str) -> Path:
+    path = tmp_path / "check.toml"
+    path.write_text(CONFIG + "\n[edgeclaims.replay]\n" + replay + "\n")
+    return path
+
+
+def test_check_opens_the_sqlite_store_like_start_up(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """A path the process cannot create fails `check`, not the first request (a 502 on IIS)."""
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("")
+    bad = _check_config(tmp_path, f'store = "sqlite"\npath = "{blocker.as_posix()}/r.sqlite3"')
+    status = main(["check", "--config", str(bad)])
+    captured = capsys.readouterr()
+    assert status == 1
+    assert "replay.path: cannot open the SQLite replay store" in captured.err
+    assert "configuration OK" not in captured.out
+    good = _check_config(tmp_path, f'store = "sqlite"\npath = "{tmp_path.as_posix()}/r.sqlite3"')
+    status, out = run(capsys, "check", "--config", str(good), "--ping")
+    assert status == 0
+    assert "replay store: a probe nonce was recorded" in out
+    assert (tmp_path / "r.sqlite3").exists()
+
+
+def test_check_without_the_redis_package_fails(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setitem(sys.modules, "redis", None)  # import redis → ModuleNotFoundError
+    monkeypatch.delitem(sys.modules, "edgeclaims.replay.redis_store", raising=False)
+    config = _check_config(tmp_path, 'store = "redis"\nurl = "redis://127.0.0.1:1/0"')
+    status = main(["check", "--config", str(config)])
+    captured = capsys.readouterr()
+    assert status == 1
+    assert "'redis' needs the redis package" in captured.err
+
+
+@pytest.mark.service
+def test_check_ping_reaches_redis_or_fails(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, redis_url: str
+) -> None:
+    config = _check_config(tmp_path, f'store = "redis"\nurl = "{redis_url}"')
+    status, out = run(capsys, "check", "--config", str(config), "--ping")
+    assert status == 0
+    assert "a probe nonce was recorded" in out
+    unreachable = _check_config(tmp_path, 'store = "redis"\nurl = "redis://127.0.0.1:1/0"')
+    status = main(["check", "--config", str(unreachable)])
+    assert status == 0  # not contacted without --ping: Redis may start later
+    capsys.readouterr()
+    status = main(["check", "--config", str(unreachable), "--ping"])
+    assert status == 1
+    assert "replay store unreachable" in capsys.readouterr().err
