@@ -33,7 +33,7 @@ from edgeclaims.algorithms import ALGORITHMS, SignKey
 from edgeclaims.config import Config, load_config
 from edgeclaims.errors import ConfigurationError
 from edgeclaims.signer import load_signing_key, sign_request
-from edgeclaims.testing import build_wsgi_environ
+from edgeclaims.testing import build_asgi_scope
 
 __all__ = ["main"]
 
@@ -107,7 +107,12 @@ def _parser() -> argparse.ArgumentParser:
     verify.add_argument("--method", default="GET")
     verify.add_argument("--url", required=True)
     verify.add_argument(
-        "-H", "--header", action="append", default=[], help="'Name: value', repeatable"
+        "-H",
+        "--header",
+        action="append",
+        default=[],
+        help="'Name: value', repeatable (a repeated name is kept as two lines), or @file "
+        "with one header per line",
     )
     verify.add_argument("--now", type=float, help="pretend the time is this Unix time")
     verify.set_defaults(run=_verify)
@@ -351,22 +356,19 @@ def _verify(args: argparse.Namespace, out: TextIO) -> int:
     config = load_config(args.config)
     clock = (lambda: float(args.now)) if args.now is not None else time.time
     engine = Engine(config, clock=clock)
-    headers: dict[str, str] = {}
-    for line in args.header:
-        name, sep, value = line.partition(":")
-        if not sep:
-            print(f"-H {line!r}: expected 'Name: value'", file=sys.stderr)
-            return 2
-        headers[name.strip()] = value.strip()
-    view = RequestView.from_wsgi(
-        build_wsgi_environ(args.method, args.url, headers),
-        trust_original_url=config.trust_original_url,
-    )
+    headers = _read_header_lines(args.header)
+    if headers is None:
+        return 2
+    # An ASGI view keeps repeated lines apart, so a header given twice is
+    # refused as the server refuses it (ambiguous), not silently merged.
+    view = RequestView.from_asgi(build_asgi_scope(args.method, args.url, headers))
+    computed: list[str] = []
 
     def trace(step: str, detail: str) -> None:
         if step == "base":
-            out.write("  ✓ signature base:\n")
-            out.writelines(f"      {line}\n" for line in detail.split("\n"))
+            computed.extend(detail.split("\n"))
+            out.write("  · signature base, as the origin computed it:\n")
+            out.writelines(f"      {line}\n" for line in computed)
         else:
             out.write(f"  ✓ {step}: {detail}\n")
 
@@ -375,6 +377,8 @@ def _verify(args: argparse.Namespace, out: TextIO) -> int:
     error = outcome.refusal or outcome.observed
     if error is not None:
         out.write(f"  ✗ {error.code}: {error.detail}\n")
+        if error.code == "bad_signature" and computed:
+            out.write(_BAD_SIGNATURE_HINTS)
         out.write(f"verdict: refused ({error.status} {error.code})\n")
         return 1
     if outcome.identity is None:
@@ -384,6 +388,39 @@ def _verify(args: argparse.Namespace, out: TextIO) -> int:
     out.write(f"  ✓ roles: {', '.join(sorted(identity.roles)) or '(none)'}\n")
     out.write(f"verdict: accepted — subject {identity.subject!r} via {identity.source}\n")
     return 0
+
+
+_BAD_SIGNATURE_HINTS = """\
+    The edge signed other bytes than the lines above, or with another key.
+    Compare each line with what the edge signed:
+      "@method"     the method as sent (upper-case)
+      "@authority"  the Host header, lower-cased, default port removed — a proxy
+                    that rewrites Host, or a port the edge left out, changes it
+      "@path"       the raw path as on the request line; under HttpPlatformHandler
+                    both sides need path_form = "normalized"
+      "@query"      "?" and the raw query, exactly ("?" alone when there is none)
+      headers       the value as received, lines joined by ", " — a proxy that
+                    re-encodes or trims a header changes it
+    and that the edge's key (keyid) holds the same secret as this configuration.
+"""
+
+
+def _read_header_lines(items: Sequence[str]) -> list[tuple[str, str]] | None:
+    """``-H 'Name: value'`` and ``-H @file`` (one header per line, # comments) in order."""
+    headers: list[tuple[str, str]] = []
+    for item in items:
+        if item.startswith("@"):
+            lines = Path(item[1:]).read_text(encoding="utf-8").splitlines()
+            lines = [line for line in lines if line.strip() and not line.startswith("#")]
+        else:
+            lines = [item]
+        for line in lines:
+            name, sep, value = line.partition(":")
+            if not sep or not name.strip():
+                print(f"-H {line!r}: expected 'Name: value'", file=sys.stderr)
+                return None
+            headers.append((name.strip(), value.strip()))
+    return headers
 
 
 # -- check ------------------------------------------------------------------------------

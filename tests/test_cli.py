@@ -83,13 +83,13 @@ def test_sign_then_verify_explains_every_step(
         "coverage",
         "time",
         "key",
-        "signature base",
         "signature",
         "claims",
         "replay",
         "roles: admin",
     ):
         assert f"✓ {step}" in out
+    assert "· signature base, as the origin computed it:" in out
     assert '"@path": /admin' in out
     assert "verdict: accepted — subject 'root'" in out
 
@@ -112,6 +112,25 @@ def test_verify_names_the_failing_code(
     status, out = run(capsys, *tampered)
     assert status == 1
     assert "bad_signature" in out
+    # It says what the origin computed, line by line, and where to look.
+    assert '"@path": /elsewhere' in out
+    assert '"@authority"  the Host header' in out
+
+
+def test_verify_keeps_repeated_header_lines_and_reads_header_files(
+    capsys: pytest.CaptureFixture[str], config_file: Path, tmp_path: Path
+) -> None:
+    url = "https://app.example.com/whoami"
+    headers = _sign(capsys, config_file, url, {"sub": "alice"})
+    listing = tmp_path / "headers.txt"
+    listing.write_text("# captured at the origin\n" + "\n".join(headers) + "\n")
+    base = ["verify", "--config", str(config_file), "--url", url, "--now", str(NOW)]
+    status, out = run(capsys, *base, "-H", f"@{listing}")
+    assert status == 0, out
+    claims_line = next(h for h in headers if h.startswith("X-Edge-Claims"))
+    status, out = run(capsys, *base, "-H", f"@{listing}", "-H", claims_line)
+    assert status == 1
+    assert "verdict: refused (401 ambiguous)" in out
 
 
 def test_curl_format_is_shell_ready(capsys: pytest.CaptureFixture[str], config_file: Path) -> None:
