@@ -19,20 +19,22 @@ configuration reference (github.com/MicrosoftDocs/iis-docs):
   url-rewrite-module-configuration-reference.md, url-rewrite-module-20-
   configuration-reference.md ("Setting Request Headers and Server Variables")
   and setting-http-request-headers-and-iis-server-variables.md.
-* fastCgi/application (+ environmentVariables) — iis/configuration/
-  system.webServer/fastCgi/application/index.md and environmentVariables/.
 * appSettings/add — the .NET configuration schema (``key``, ``value``), the
-  section wfastcgi reads (reference/iis.md).
+  section wfastcgi 3.0.0 copies into ``os.environ``.
 
 Only the sections edgeclaims' files use are listed: anything else in a
 web.config is reported, so a typo ("processPerApplication") cannot pass.
+``fastCgi`` is not among them: applicationHost.config declares it
+``allowDefinition="AppHostOnly"``, so a web.config holding it gets HTTP
+500.19 (it is set with appcmd, docs/iis.md). ``APPHOST_ONLY`` names it for a
+clearer report.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-__all__ = ["ENUMS", "SCHEMA", "ElementSchema"]
+__all__ = ["APPHOST_ONLY", "ENUMS", "SCHEMA", "ElementSchema"]
 
 
 @dataclass(frozen=True)
@@ -54,7 +56,7 @@ SCHEMA: dict[str, ElementSchema] = {
     "configuration/appSettings/add": _e("key value"),
     "configuration/appSettings/remove": _e("key"),
     "configuration/appSettings/clear": _e(),
-    _WS: _e(children="handlers httpPlatform security rewrite fastCgi"),
+    _WS: _e(children="handlers httpPlatform security rewrite"),
     # handlers/add.md, handlers/index.md
     f"{_WS}/handlers": _e("accessPolicy", "add clear remove"),
     f"{_WS}/handlers/add": _e(
@@ -118,17 +120,10 @@ SCHEMA: dict[str, ElementSchema] = {
         "type url appendQueryString logRewrittenUrl redirectType statusCode subStatusCode "
         "statusReason statusDescription"
     ),
-    # fastCgi/application/index.md (applicationHost.config only: AppHostOnly)
-    f"{_WS}/fastCgi": _e(children="application"),
-    f"{_WS}/fastCgi/application": _e(
-        "activityTimeout arguments flushNamedPipe fullPath idleTimeout instanceMaxRequests "
-        "maxInstances monitorChangesTo protocol queueLength rapidFailsPerMinute requestTimeout "
-        "signalBeforeTerminateSeconds stderrMode",
-        "environmentVariables",
-    ),
-    f"{_WS}/fastCgi/application/environmentVariables": _e(children="environmentVariable"),
-    f"{_WS}/fastCgi/application/environmentVariables/environmentVariable": _e("name value"),
 }
+
+#: system.webServer sections applicationHost.config declares AppHostOnly (500.19 in a web.config).
+APPHOST_ONLY: frozenset[str] = frozenset({"fastCgi", "globalModules"})
 
 #: Enumerated attribute values (same sources); element path + "@" + attribute.
 ENUMS: dict[str, frozenset[str]] = {
@@ -137,10 +132,6 @@ ENUMS: dict[str, frozenset[str]] = {
     f"{_WS}/security/ipSecurity@denyAction": frozenset(
         {"AbortRequest", "Unauthorized", "Forbidden", "NotFound"}
     ),
-    f"{_WS}/fastCgi/application@stderrMode": frozenset(
-        {"ReturnStdErrIn500", "ReturnGeneric500", "IgnoreAndReturn200", "TerminateProcess"}
-    ),
-    f"{_WS}/fastCgi/application@protocol": frozenset({"NamedPipe", "Tcp"}),
     f"{_WS}/rewrite/rules/rule@patternSyntax": frozenset({"ECMAScript", "Wildcard", "ExactMatch"}),
     f"{_WS}/rewrite/rules/rule/conditions@logicalGrouping": frozenset({"MatchAll", "MatchAny"}),
     f"{_WS}/rewrite/rules/rule/conditions/add@matchType": frozenset(
