@@ -613,8 +613,9 @@ def test_htu_scheme_when_tls_ends_before_the_app() -> None:
 
 def test_replay_jti_returns_a_ticket_until_exp_plus_leeway() -> None:
     source = build(replay_jti=True)
-    assertion = source.verify(view(es256(claims(jti="j-1"))), NOW)
-    assert assertion.replay == ReplayTicket("ec-1", "j-1", 305.0)
+    # exp + leeway - NOW, then leeway (a farm clock behind) and a second past that instant.
+    # exp + leeway - NOW, and a second's margin past that last valid instant.
+    assert assertion.replay == ReplayTicket("ec-1", "j-1", 311.0)
     assert code_of(source, es256()) == "malformed"  # no jti
     assert code_of(source, es256(claims(jti=""))) == "malformed"
     assert code_of(source, es256(claims(jti=["j"]))) == "malformed"
@@ -626,6 +627,22 @@ def test_replay_ttl_is_capped_for_absurd_exp() -> None:
         ticket = source.verify(view(es256(claims(jti="j", exp=exp))), NOW).replay
         assert ticket is not None
         assert ticket.ttl == 400 * 86400
+
+
+@pytest.mark.parametrize("max_age", [None, 30], ids=["exp", "max-age"])
+@pytest.mark.parametrize("share", [0.0, 0.01, 0.5, 0.999, 1.0])
+def test_replay_jti_ticket_outlives_the_last_instant_the_token_verifies(
+    max_age: int | None, share: float
+) -> None:
+    # Issue #11, item 11: a jti forgotten while its token still verifies
+    # (at exactly exp + leeway, which is accepted) could be replayed then.
+    source = build(replay_jti=True, max_age=max_age)
+    earliest = NOW - 10 - 5  # iat - leeway
+    last = NOW + 300 + 5 if max_age is None else NOW - 10 + 30 + 5  # exp or iat + max_age
+    now = earliest + share * (last - earliest)  # anywhere the token verifies
+    ticket = source.verify(view(es256(claims(jti="j-edge"))), now).replay
+    assert ticket is not None
+    assert now + ticket.ttl > last  # strictly: a margin beyond the last instant
 
 
 def test_replay_jti_needs_a_replay_store() -> None:

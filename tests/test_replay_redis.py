@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import re
 import socket
 import time
 from collections.abc import Iterator
+from fractions import Fraction
 
 import pytest
 import redis
@@ -92,6 +94,37 @@ def test_key_is_the_prefix_and_a_digest_whatever_the_nonce(redis_url: str) -> No
     assert re.fullmatch(rb"app1:replay:[0-9a-f]{64}", key)
     assert admin.keys("*") == [key]  # nothing injected, nothing else written
     assert 0 < admin.pttl(key) <= 60_000
+    store.close()
+    admin.close()
+
+
+@pytest.mark.parametrize(
+    "ttl",
+    [
+        pytest.param(1e-6, id="1us"),
+        pytest.param(0.0015, id="1.5ms"),
+        pytest.param(1.0, id="1s"),
+        pytest.param(34.7, id="34.7s"),
+        pytest.param(306.0, id="306s"),
+        pytest.param(30.000001, id="30s+1us"),
+    ],
+)
+def test_redis_keeps_the_nonce_through_the_instant_plus_ttl(redis_url: str, ttl: float) -> None:
+    # PX counts whole milliseconds from Redis's own clock, which the tests
+    # cannot move: read that clock before recording, then the expiry Redis
+    # set. Redis drops a key once its millisecond clock is past the expiry,
+    # so the nonce outlives `before + ttl` only if the expiry is at or after
+    # it, rounded up: the store may only lengthen retention (issue #11, 11).
+    admin = redis.Redis.from_url(redis_url)
+    store = RedisReplayStore(redis_url)
+    for attempt in range(40):  # the sub-millisecond phase of the clock varies
+        seconds, microseconds = admin.time()
+        before_us = seconds * 1_000_000 + microseconds
+        nonce = f"boundary-{attempt}"
+        assert store.check_and_record("rfc9421", "k", nonce, ttl) is True
+        expiry_ms = admin.pexpiretime(store.key("rfc9421", "k", nonce).decode("ascii"))
+        needed_ms = math.ceil((Fraction(before_us) + Fraction(ttl) * 1_000_000) / 1000)
+        assert expiry_ms >= needed_ms, (attempt, expiry_ms, needed_ms)
     store.close()
     admin.close()
 

@@ -134,17 +134,69 @@ def test_expiry_follows_the_injected_clock(kind: str, tmp_path: Path, clock: Fak
     store = build_replay_store(config, clock=clock)
     assert store is not None
     with store:
+        t0 = clock.now
         assert store.check_and_record("rfc9421", "k", "n", 30) is True
-        clock.advance(29.999)
+        clock.now = t0 + 29.999
         assert store.check_and_record("rfc9421", "k", "n", 30) is False
-        clock.advance(0.001)  # exactly ttl later: forgotten
+        clock.now = t0 + 30  # exactly ttl later: still remembered
+        assert store.check_and_record("rfc9421", "k", "n", 30) is False
+        clock.now = t0 + 30.001  # past it: forgotten, recorded afresh
         assert store.check_and_record("rfc9421", "k", "n", 30) is True
         assert store.check_and_record("rfc9421", "k", "n", 30) is False
         # Each entry keeps its own ttl.
+        t1 = clock.now
         assert store.check_and_record("jws", "k", "short", 5) is True
-        clock.advance(5)
+        clock.now = t1 + 5.001
         assert store.check_and_record("jws", "k", "short", 5) is True
         assert store.check_and_record("rfc9421", "k", "n", 30) is False
+
+
+# The instants around t0 + ttl: through it a nonce is remembered, just after
+# it is forgotten (issue #11, item 11). 2**-20 s is about four times the
+# float spacing at today's epoch seconds: the smallest step a clock can take.
+TINY = 2.0**-20
+BOUNDARY = [
+    pytest.param(-1.0, False, id="ttl-1s"),
+    pytest.param(-0.001, False, id="ttl-1ms"),
+    pytest.param(-TINY, False, id="ttl-epsilon"),
+    pytest.param(0.0, False, id="exactly-ttl"),
+    pytest.param(TINY, True, id="ttl+epsilon"),
+    pytest.param(0.001, True, id="ttl+1ms"),
+]
+
+
+@pytest.mark.parametrize("kind", ["memory", "sqlite"])
+@pytest.mark.parametrize("ttl", [30.0, 34.7, 0.001, 1e-6], ids=["30s", "34.7s", "1ms", "1us"])
+@pytest.mark.parametrize("t0", [1_795_731_567.0, 1_795_731_572.3], ids=["whole", "fraction"])
+@pytest.mark.parametrize(("offset", "first"), BOUNDARY)
+def test_a_nonce_is_remembered_through_t0_plus_ttl_inclusive(
+    kind: str, tmp_path: Path, t0: float, ttl: float, offset: float, first: bool
+) -> None:
+    clock = FakeClock(t0)
+    config = ReplayConfig(store=kind, path=str(tmp_path / "replay.db"))  # type: ignore[arg-type]
+    store = build_replay_store(config, clock=clock)
+    assert store is not None
+    with store:
+        assert store.check_and_record("rfc9421", "k", "n", ttl) is True
+        # The sum as the store computes it: "exactly ttl" is that float.
+        clock.now = t0 + ttl + offset
+        assert store.check_and_record("rfc9421", "k", "n", ttl) is first
+
+
+@pytest.mark.parametrize("kind", ["memory", "sqlite"])
+def test_a_refused_replay_does_not_extend_the_record(
+    kind: str, tmp_path: Path, clock: FakeClock
+) -> None:
+    config = ReplayConfig(store=kind, path=str(tmp_path / "replay.db"))  # type: ignore[arg-type]
+    store = build_replay_store(config, clock=clock)
+    assert store is not None
+    with store:
+        t0 = clock.now
+        assert store.check_and_record("rfc9421", "k", "n", 10) is True
+        clock.now = t0 + 10
+        assert store.check_and_record("rfc9421", "k", "n", 60) is False
+        clock.now = t0 + 10.001
+        assert store.check_and_record("rfc9421", "k", "n", 10) is True
 
 
 # -- keys ----------------------------------------------------------------------

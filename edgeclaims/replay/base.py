@@ -7,6 +7,13 @@ server sharing the store) is told it was seen. A store that cannot answer
 raises :class:`~edgeclaims.errors.ReplayStoreUnavailable`; whether the request
 is then refused (the default) or allowed is the engine's decision
 (``replay.on_error``), never the store's.
+
+The ttl window is closed at both ends: a nonce recorded at ``t0`` is still a
+replay at exactly ``t0 + ttl`` and forgotten only after it. A source's ttl
+reaches the last instant its signature verifies (its time checks accept that
+instant too), plus a margin, so no store may round it down: a nonce
+forgotten while its signature still verifies is a replay accepted (issue
+#11, item 11).
 """
 
 from __future__ import annotations
@@ -61,6 +68,7 @@ class ReplayStore(ABC):
         """Record the nonce; True on its first sighting within ``ttl`` seconds.
 
         False means it was already recorded and has not expired: a replay.
+        Recorded at ``now``, it is remembered through ``now + ttl`` inclusive.
         Raises :class:`~edgeclaims.errors.ReplayStoreUnavailable` when the
         store cannot answer. ``ttl`` must be positive.
         """

@@ -58,8 +58,10 @@ class MemoryReplayStore(ReplayStore):
             expiries = self._expiries
             seen = self._seen
             # Forget what has expired first: afterwards everything in `seen`
-            # is live, so membership alone decides.
-            while expiries and expiries[0][0] <= now:
+            # is live, so membership alone decides. Strictly past its expiry
+            # only: at exactly `now + ttl` the nonce is still remembered (the
+            # ttl reaches the last instant a signature verifies, base.py).
+            while expiries and expiries[0][0] < now:
                 seen.discard(heapq.heappop(expiries)[1])
             if key in seen:
                 return False

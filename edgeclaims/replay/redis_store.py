@@ -39,6 +39,19 @@ _VALUE = b"1"
 _LoopClient = tuple["weakref.ReferenceType[asyncio.AbstractEventLoop]", redis.asyncio.Redis]
 
 
+def _milliseconds(ttl: float) -> int:
+    """``ttl`` as a ``PX`` argument that can only lengthen what Redis remembers.
+
+    Redis sets the expiry to its clock at ``SET``, in whole milliseconds, plus
+    ``PX``, and drops the key only once its clock is past that (``now >
+    when``): with ``PX`` rounded up, a nonce recorded at ``t`` is still there
+    at ``t + ttl``, the last instant its signature may verify (base.py). The
+    extra millisecond is the margin: it absorbs ``ttl * 1000`` rounding below
+    the exact product and keeps the key even by a clock that rounds up.
+    """
+    return max(1, math.ceil(ttl * 1000)) + 1
+
+
 class RedisReplayStore(ReplayStore):
     """Nonces in Redis (``SET NX PX``), for a farm of servers sharing one Redis.
 
@@ -108,7 +121,7 @@ class RedisReplayStore(ReplayStore):
             # The command itself, not Redis.set(): its option checks cost
             # more (~3 µs) than computing the key.
             result = self._client.execute_command(  # type: ignore[no-untyped-call]
-                "SET", key, _VALUE, "NX", "PX", max(1, math.ceil(ttl * 1000))
+                "SET", key, _VALUE, "NX", "PX", _milliseconds(ttl)
             )
         except (RedisError, OSError) as exc:
             raise self._unavailable(exc) from exc
@@ -124,7 +137,7 @@ class RedisReplayStore(ReplayStore):
         client = self._async_client()
         try:
             result = await client.execute_command(  # type: ignore[no-untyped-call]
-                "SET", key, _VALUE, "NX", "PX", max(1, math.ceil(ttl * 1000))
+                "SET", key, _VALUE, "NX", "PX", _milliseconds(ttl)
             )
         except (RedisError, OSError, asyncio.TimeoutError) as exc:
             raise self._unavailable(exc) from exc

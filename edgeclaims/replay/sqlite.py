@@ -49,17 +49,19 @@ _CREATE_SWEEP = (
 # "First sighting wins" in one statement, hence atomic across processes:
 # insert, or take over a row whose nonce has expired; a live row is left
 # alone and the statement changes nothing (rowcount 0). Needs SQLite ≥ 3.24.
+# Expired means strictly past `expires` (here, in the purge, in every
+# store): at exactly `expires` the signature may still verify (base.py).
 _RECORD = (
     "INSERT INTO replay (key, expires) VALUES (?, ?) "
-    "ON CONFLICT (key) DO UPDATE SET expires = excluded.expires WHERE replay.expires <= ?"
+    "ON CONFLICT (key) DO UPDATE SET expires = excluded.expires WHERE replay.expires < ?"
 )
 _READ_SWEEP = "SELECT cursor, swept_at FROM replay_sweep WHERE id = 0"
 _WRITE_SWEEP = "INSERT OR REPLACE INTO replay_sweep (id, cursor, swept_at) VALUES (0, ?, ?)"
 _FIND_EXPIRED = (
-    "SELECT key FROM replay WHERE key >= ? AND key < ? AND expires <= ? ORDER BY key LIMIT ?"
+    "SELECT key FROM replay WHERE key >= ? AND key < ? AND expires < ? ORDER BY key LIMIT ?"
 )
-# `expires <= ?` again: a row re-recorded since it was found must survive.
-_DELETE_EXPIRED = "DELETE FROM replay WHERE key = ? AND expires <= ?"
+# `expires < ?` again: a row re-recorded since it was found must survive.
+_DELETE_EXPIRED = "DELETE FROM replay WHERE key = ? AND expires < ?"
 
 _KEYSPACE = 1 << 32  # the sweep cursor moves over the keys' first four bytes
 _TOP = b"\xff" * 33  # sorts after every 32-byte key

@@ -138,6 +138,10 @@ _DEFAULT_PORTS = {"http": "80", "https": "443"}
 MAX_JTI_LENGTH = 256
 #: The longest a jti is remembered, whatever the token's exp says (400 days).
 MAX_REPLAY_TTL = 400 * 86400.0
+#: Seconds a jti is remembered past the last instant its token verifies: never
+#: shortens retention, absorbs float rounding, Redis's whole milliseconds and
+#: clocks of servers sharing a store reading slightly apart (as in rfc9421).
+REPLAY_MARGIN = 1.0
 _FAR_FUTURE = 10**15
 
 
@@ -247,9 +251,13 @@ class JWSSource(Source):
             jti = claims.get("jti")
             if not isinstance(jti, str) or not jti or len(jti) > MAX_JTI_LENGTH:
                 raise MalformedHeader("the token has no usable jti (replay protection)")
-            # Remember the jti for as long as the token could still verify
-            # (capped: a store cannot keep an entry for "forever").
-            ttl = min(max(valid_until - now, 1.0), MAX_REPLAY_TTL)
+            # Remember the jti past the last instant the token verifies:
+            # _check_claims accepts `valid_until` itself, so a replay at
+            # exactly that instant must still find it, hence the margin
+            # (issue #11, item 11). Capped: a store cannot keep "forever".
+            # `leeway` more for a process sharing the store whose clock runs behind.
+            margin = self.leeway + REPLAY_MARGIN
+            ttl = min(max(valid_until - now, 0.0) + margin, MAX_REPLAY_TTL)
             ticket = ReplayTicket(key.id, jti, ttl)
         elif cache is not None and not bound:
             # A copy: the caller owns `claims`, and a hit must not see its changes.

@@ -61,6 +61,12 @@ DEFAULT_REQUIRED = ("@method", "@path", "@query")
 MAX_SIGNATURE_HEADER_BYTES = 8192
 #: Decoded claims kept per source: one entry per active session's claims header.
 CLAIMS_CACHE_SIZE = 1024
+#: Seconds a nonce is remembered past the last instant its signature verifies.
+#: Never shortens retention; it absorbs what could otherwise land the store's
+#: expiry a hair before that instant: float rounding of ``now + ttl``, Redis's
+#: whole milliseconds, and the clocks of the processes or servers sharing a
+#: store reading slightly apart (issue #11, item 11).
+REPLAY_MARGIN = 1.0
 _BASE64URL = re.compile(r"[A-Za-z0-9_-]*")
 _HEADER_NAME = re.compile(r"[a-z0-9!#$%&'*+.^_`|~-]+")
 
@@ -107,10 +113,22 @@ class RFC9421Source(Source):
     def stripped_headers(self) -> tuple[str, ...]:
         return (self.claims_header, "signature", "signature-input")
 
-    @property
-    def replay_ttl(self) -> float:
-        """How long a nonce must be remembered: past every moment it could still verify."""
-        return float(self.max_age + 2 * self.leeway)
+    def replay_ttl(self, created: int, expires: int | None, now: float) -> float:
+        """How long, from ``now``, to remember a nonce: past the last instant it verifies.
+
+        ``_check_time`` accepts up to and including ``created + max_age +
+        leeway`` and, when present, ``expires + leeway``: the earlier is the
+        last instant the signature verifies. A replay at exactly that instant
+        must still find the nonce, hence ``REPLAY_MARGIN`` beyond it (and the
+        stores count an entry live through its expiry) — and ``leeway`` more,
+        for a process sharing the store whose clock runs up to ``leeway``
+        behind this one's and so still accepts the signature. Measured from
+        this sighting, it is at most ``max_age + 3·leeway`` plus the margin.
+        """
+        last_valid = created + self.max_age + self.leeway
+        if expires is not None:
+            last_valid = min(last_valid, expires + self.leeway)
+        return max(last_valid - now, 0.0) + self.leeway + REPLAY_MARGIN
 
     # -- verification --------------------------------------------------------
 
@@ -169,7 +187,9 @@ class RFC9421Source(Source):
         self._check_claims(claims, now)
         if trace:
             trace("claims", f"JSON object with {len(claims)} claims")
-        ticket = ReplayTicket(key_id, nonce, self.replay_ttl) if nonce else None
+        ticket = (
+            ReplayTicket(key_id, nonce, self.replay_ttl(created, expires, now)) if nonce else None
+        )
         return Assertion(claims, key_id, ticket)
 
     # -- choosing the signature ------------------------------------------------
