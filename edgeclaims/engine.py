@@ -258,13 +258,8 @@ class Engine:
         return None
 
     def _peer_trusted(self, peer: str | None) -> bool:
-        if not peer:
-            return False
-        try:
-            address = ipaddress.ip_address(peer.split("%", 1)[0])
-        except ValueError:
-            return False
-        return any(address in network for network in self._peers)
+        address = _peer_address(peer)
+        return address is not None and any(address in network for network in self._peers)
 
     # -- decision log ------------------------------------------------------------
 
@@ -299,3 +294,23 @@ class Engine:
         values = view.header_values(name.lower())
         # Bounded: the id is the edge's, but a client could send one too.
         return values[0][:128] if values else None
+
+
+def _peer_address(peer: str | None) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    """The address of a peer as servers report it; None when it is not an address.
+
+    Besides a bare address, uvicorn before 0.45 behind a proxy reports the
+    forwarded ``address:port`` (``203.0.113.7:52144``, ``[2001:db8::1]:443``),
+    and IPv6 may carry a zone (``fe80::1%eth0``).
+    """
+    if not peer:
+        return None
+    text = peer.strip()
+    if text.startswith("["):
+        text = text[1:].partition("]")[0]
+    elif text.count(":") == 1:
+        text = text.partition(":")[0]
+    try:
+        return ipaddress.ip_address(text.split("%", 1)[0])
+    except ValueError:
+        return None

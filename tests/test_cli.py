@@ -440,3 +440,31 @@ def test_check_ping_reaches_redis_or_fails(
     status = main(["check", "--config", str(unreachable), "--ping"])
     assert status == 1
     assert "replay store unreachable" in capsys.readouterr().err
+
+
+def test_output_to_a_cp1252_file_never_fails(config_file: Path, tmp_path: Path) -> None:
+    """Redirected on Windows, stdout is cp1252: ✓ and ✗ must not raise UnicodeEncodeError."""
+    import os
+
+    env = {**os.environ, "PYTHONIOENCODING": "cp1252"}
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "edgeclaims",
+            "verify",
+            "--config",
+            str(config_file),
+            "--url",
+            "https://app.example.com/whoami",
+            "-H",
+            "X-Edge-Claims: e30",
+        ],
+        capture_output=True,
+        env=env,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 1, result.stderr
+    assert b"UnicodeEncodeError" not in result.stderr
+    assert b"verdict: refused" in result.stdout

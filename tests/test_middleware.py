@@ -292,3 +292,19 @@ def test_refusals_carry_the_challenge_rfc_9110_requires(
         lines = [(n.decode(), v.decode()) for n, v in messages[0]["headers"]]
     found = [v for n, v in lines if n.lower() == "www-authenticate"]
     assert (got_status, found) == (status, [challenge] if challenge else [])
+
+
+@pytest.mark.parametrize(
+    "peer",
+    ["203.0.113.9", "203.0.113.9:52144", "[2001:db8::1]:443", "2001:db8::1", "fe80::1%eth0"],
+)
+def test_trusted_peer_with_a_port_or_zone(peer: str) -> None:
+    """uvicorn before 0.45 reports a forwarded peer as ``address:port``."""
+    config = config_mapping(trusted_peers=["203.0.113.0/24", "2001:db8::/32", "fe80::/10"])
+    assert _decide(config, signed(), peer=peer).allowed
+
+
+@pytest.mark.parametrize("peer", ["198.51.100.1:443", "not-an-address", "", "203.0.113.9:x:y"])
+def test_untrusted_or_unreadable_peer(peer: str) -> None:
+    config = config_mapping(trusted_peers=["203.0.113.0/24"])
+    assert _decide(config, signed(), peer=peer).refusal.code == "untrusted_peer"
