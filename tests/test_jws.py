@@ -613,8 +613,8 @@ def test_htu_scheme_when_tls_ends_before_the_app() -> None:
 
 def test_replay_jti_returns_a_ticket_until_exp_plus_leeway() -> None:
     source = build(replay_jti=True)
+    assertion = source.verify(view(es256(claims(jti="j-1"))), NOW)
     # exp + leeway - NOW, then leeway (a farm clock behind) and a second past that instant.
-    # exp + leeway - NOW, and a second's margin past that last valid instant.
     assert assertion.replay == ReplayTicket("ec-1", "j-1", 311.0)
     assert code_of(source, es256()) == "malformed"  # no jti
     assert code_of(source, es256(claims(jti=""))) == "malformed"
