@@ -1,9 +1,20 @@
 """One test per known attack or finding, named after it (STYLE.md).
 
 Issue #11 ("Authorization that no path, method or server quirk can walk
-around") numbers its findings 1–12; each has a test here under the name of
-the attack. The broader suites are tests/test_routing_differential.py (every
-spelling against the real routers and servers) and tests/test_never_500.py.
+around") numbers its findings 1–12. Findings 1–5, 8, 10 and 12 are here;
+the others sit beside the fixtures they need:
+
+* 6 — tests/test_regressions_django.py (a configured Django):
+  ``test_django_backend_fullwidth_subject_does_not_log_in_as_admin``;
+* 7 and 9 — tests/test_regressions_keys.py (the misbehaving JWKS servers of
+  test_jwks.py): ``test_jwks_fault_that_is_not_oserror_serves_stale_keys_or_503``,
+  ``test_config_repr_hides_redis_password``,
+  ``test_secret_with_unknown_prefix_is_not_echoed``;
+* 11 — tests/test_regressions_replay.py (every store, Redis included):
+  ``test_replayed_nonce_at_the_last_valid_instant_is_refused``.
+
+The broader suites are tests/test_routing_differential.py (every spelling
+against the real routers and servers) and tests/test_never_500.py.
 """
 
 from __future__ import annotations
