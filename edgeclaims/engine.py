@@ -21,6 +21,7 @@ from edgeclaims.config import Config, load_config
 from edgeclaims.errors import (
     AmbiguousRequest,
     Forbidden,
+    IncompleteClaims,
     MalformedHeader,
     MissingIdentity,
     Replayed,
@@ -195,6 +196,8 @@ class Engine:
 
     def _finish(self, step: _Pending, first: bool | VerificationError) -> Outcome:
         source, assertion, requirement = step
+        if assertion.subject is None:  # a source that named no one: fail closed
+            return self._refuse(IncompleteClaims("no subject"), source=source.name)
         if first is not True:
             refusal = self._replay_refusal(first)
             if refusal is not None:
@@ -210,9 +213,8 @@ class Engine:
                 "roles depending on them were not granted",
                 ", ".join(overage),
             )
-        subject = claims.get("sub")
         identity = Identity(
-            subject if isinstance(subject, str) else "",
+            assertion.subject,
             claims,
             roles,
             permissions,

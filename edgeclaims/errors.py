@@ -23,6 +23,7 @@ __all__ = [
     "EdgeClaimsError",
     "Expired",
     "Forbidden",
+    "IncompleteClaims",
     "InsufficientCoverage",
     "KeySourceUnavailable",
     "MalformedHeader",
@@ -102,6 +103,17 @@ class AmbiguousRequest(VerificationError):
     code = "ambiguous_request"
     status = 400
     title = "Ambiguous request path or method"
+
+
+class IncompleteClaims(VerificationError):
+    """Verified claims that name no one: no subject string, or a required claim missing.
+
+    A signed ``{}`` is authentic but is not an identity; letting it through
+    would hand views an ``Identity`` whose subject is empty.
+    """
+
+    code = "incomplete_claims"
+    title = "Identity without a subject"
 
 
 class InsufficientCoverage(VerificationError):
@@ -195,6 +207,7 @@ _BY_CODE: dict[str, type[VerificationError]] = {
         MalformedHeader,
         AmbiguousHeader,
         AmbiguousRequest,
+        IncompleteClaims,
         InsufficientCoverage,
         UnsupportedComponent,
         UnknownKey,

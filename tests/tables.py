@@ -441,6 +441,24 @@ def cases() -> list[Case]:
             "ambiguous",
             asgi_only,
         ),
+        # A signature over claims that name no one is not an identity.
+        Case(
+            "signed-empty-claims", "GET", ORIGIN + "/whoami", signed(claims={}), "incomplete_claims"
+        ),
+        Case(
+            "subject-not-a-string",
+            "GET",
+            ORIGIN + "/whoami",
+            signed(claims={"sub": 5}),
+            "incomplete_claims",
+        ),
+        Case(
+            "subject-blank",
+            "GET",
+            ORIGIN + "/whoami",
+            signed(claims={"sub": "  "}),
+            "incomplete_claims",
+        ),
         Case(
             "invalid-on-public-route",
             "GET",

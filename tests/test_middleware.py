@@ -308,3 +308,19 @@ def test_trusted_peer_with_a_port_or_zone(peer: str) -> None:
 def test_untrusted_or_unreadable_peer(peer: str) -> None:
     config = config_mapping(trusted_peers=["203.0.113.0/24"])
     assert _decide(config, signed(), peer=peer).refusal.code == "untrusted_peer"
+
+
+def test_subject_claim_and_required_claims() -> None:
+    """Entra ID users are named by ``oid``; a required claim missing is no identity."""
+    source = {**config_mapping()["sources"][0], "subject_claim": "oid", "required_claims": ["tid"]}  # type: ignore[index]
+    config = config_mapping(sources=[source])
+    person = {"sub": "pairwise-x", "oid": "0b1c", "tid": "contoso"}
+    assert _decide(config, signed(claims=person)).identity.subject == "0b1c"
+    assert _decide(config, signed(claims={"sub": "s", "tid": "t"})).code == "incomplete_claims"
+    missing_tid = _decide(config, signed(claims={"oid": "0b1c"}))
+    assert (missing_tid.code, missing_tid.refusal.detail) == (
+        "incomplete_claims",
+        "the claims lack the required claim 'tid'",
+    )
+    with pytest.raises(ConfigurationError, match="subject_claim: must name a claim"):
+        load_config(config_mapping(sources=[{**source, "subject_claim": ""}]))

@@ -228,7 +228,9 @@ def test_log_line_cannot_be_forged_by_path_or_subject(text_log: list[str]) -> No
     forged = "/x%0AINFO edgeclaims accepted code=None subject=root path=/admin"
     engine = Engine(CONFIG, clock=lambda: NOW)
     engine.decide(RequestView.from_asgi(build_asgi_scope("GET", ORIGIN + forged, [])))
-    subject = "alice\nINFO edgeclaims accepted subject=root"
+    # Control characters in a subject are refused (incomplete_claims); a
+    # Unicode line separator is not one, and some log viewers break on it.
+    subject = "alice\u2028INFO edgeclaims accepted subject=root"
     engine.decide(
         RequestView.from_asgi(
             build_asgi_scope("GET", ORIGIN + "/whoami", signed(claims={"sub": subject}))
@@ -237,7 +239,8 @@ def test_log_line_cannot_be_forged_by_path_or_subject(text_log: list[str]) -> No
     assert len(text_log) == 4
     assert all("\n" not in line and "\r" not in line for line in text_log)
     assert "path=/x\\nINFO edgeclaims accepted" in text_log[0]
-    assert "subject=alice\\nINFO" in text_log[2]
+    assert "subject=alice\\u2028INFO" in text_log[2]
+    assert "\u2028" not in text_log[2]
 
 
 # -- 12. absolute-form target ------------------------------------------------------------

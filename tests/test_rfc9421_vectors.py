@@ -44,6 +44,7 @@ def _source(case: dict[str, Any]) -> RFC9421Source:
         label=case["label"],
         required_components=(),
         claims_required=False,
+        subject_claim=None,  # the messages carry no claims to name anyone
         require_nonce=False,
         max_age=60,
     )

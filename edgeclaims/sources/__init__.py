@@ -10,18 +10,32 @@ whether its header is present; the first that says yes decides, and its
 from __future__ import annotations
 
 import importlib
+import unicodedata
 from abc import ABC, abstractmethod
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, NamedTuple
 
+from edgeclaims.errors import IncompleteClaims
 from edgeclaims.request import RequestView
 from edgeclaims.settings import Table
 
 #: Called with (step, what passed) by ``verify`` when explaining (``edgeclaims verify``).
 Trace = Callable[[str, str], None]
 
-__all__ = ["Assertion", "ReplayTicket", "Source", "Trace", "parse_source_config"]
+__all__ = [
+    "MAX_SUBJECT_LENGTH",
+    "Assertion",
+    "ReplayTicket",
+    "Source",
+    "Trace",
+    "parse_source_config",
+    "read_subject_settings",
+    "subject_of",
+]
+
+#: The longest subject accepted: an identifier, not a document.
+MAX_SUBJECT_LENGTH = 1024
 
 #: Source type → module that implements it (imported only when configured).
 SOURCE_MODULES = {
@@ -39,11 +53,52 @@ class ReplayTicket(NamedTuple):
 
 
 class Assertion(NamedTuple):
-    """Claims whose signature and time checks passed; replay is checked by the engine."""
+    """Claims whose signature and time checks passed; replay is checked by the engine.
+
+    ``subject`` is who the claims name (:func:`subject_of`); the engine
+    refuses an assertion whose subject is None.
+    """
 
     claims: dict[str, Any]
     key_id: str | None
     replay: ReplayTicket | None = None
+    subject: str | None = None
+
+
+def read_subject_settings(table: Table) -> tuple[str, tuple[str, ...]]:
+    """``subject_claim`` (default ``sub``) and ``required_claims`` (default none) of a source."""
+    subject_claim = table.str("subject_claim", "sub")
+    if not subject_claim:
+        raise table.error("subject_claim", "must name a claim")
+    required = tuple(table.str_list("required_claims", ()))
+    for index, name in enumerate(required):
+        if not name:
+            raise table.error(f"required_claims[{index}]", "must name a claim")
+    return subject_claim, required
+
+
+def subject_of(
+    claims: Mapping[str, Any], subject_claim: str | None, required_claims: tuple[str, ...] = ()
+) -> str:
+    """The subject of verified claims; raises ``IncompleteClaims`` when they name no one.
+
+    The subject is the ``subject_claim`` member: a non-blank string of at
+    most :data:`MAX_SUBJECT_LENGTH` characters without control characters
+    (a ``sub`` of ``5`` or ``""`` is no one; a line break in it forges log
+    lines). Every ``required_claims`` member must be present and not null.
+    ``subject_claim`` None (RFC 9421 Appendix B vectors only) asks for none.
+    """
+    for name in required_claims:
+        if claims.get(name) is None:
+            raise IncompleteClaims(f"the claims lack the required claim {name!r}")
+    if subject_claim is None:
+        return ""
+    value = claims.get(subject_claim)
+    if not isinstance(value, str) or not value.strip():
+        raise IncompleteClaims(f"the claims hold no {subject_claim!r} string")
+    if len(value) > MAX_SUBJECT_LENGTH or any(unicodedata.category(char) == "Cc" for char in value):
+        raise IncompleteClaims(f"the {subject_claim!r} claim is too long or has control characters")
+    return value
 
 
 class Source(ABC):

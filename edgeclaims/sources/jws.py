@@ -124,7 +124,14 @@ from edgeclaims.jwks_client import JWKSClient
 from edgeclaims.keys import Key, load_key
 from edgeclaims.request import RequestView
 from edgeclaims.settings import Table
-from edgeclaims.sources import Assertion, ReplayTicket, Source, Trace
+from edgeclaims.sources import (
+    Assertion,
+    ReplayTicket,
+    Source,
+    Trace,
+    read_subject_settings,
+    subject_of,
+)
 from edgeclaims.strict_json import copy_json_object
 
 __all__ = ["JWSSource", "from_table"]
@@ -194,6 +201,8 @@ class JWSSource(Source):
     bearer: bool = False
     issuers: tuple[str, ...] = ()
     audiences: tuple[str, ...] = ()
+    subject_claim: str = "sub"
+    required_claims: tuple[str, ...] = ()
     leeway: int = 5
     max_age: int | None = None
     typ: str | None = None
@@ -233,12 +242,15 @@ class JWSSource(Source):
             if hit is not None and self.keys.is_current(hit.key):
                 if trace:
                     trace("cache", "token verified before and still valid: signature not rechecked")
-                return Assertion(copy_json_object(hit.claims), hit.key.id or None, None)
+                claims = copy_json_object(hit.claims)
+                subject = subject_of(claims, self.subject_claim, self.required_claims)
+                return Assertion(claims, hit.key.id or None, None, subject)
         jws, key = self.verify_signature(token, trace)
 
         # Only now, with the signature verified, is anything in the claims read.
         claims = decode_json_object(jws.payload(), "token payload")
         valid_until = self._check_claims(claims, now)
+        subject = subject_of(claims, self.subject_claim, self.required_claims)
         if trace:
             trace("claims", f"JSON object with {len(claims)} claims; time, iss, aud pass")
         bound = "htm" in claims or "htu" in claims
@@ -262,7 +274,7 @@ class JWSSource(Source):
         elif cache is not None and not bound:
             # A copy: the caller owns `claims`, and a hit must not see its changes.
             cache.put(token, _Verified(copy_json_object(claims), key, valid_until))
-        return Assertion(claims, key.id or None, ticket)
+        return Assertion(claims, key.id or None, ticket, subject)
 
     def verify_signature(self, token: str, trace: Trace | None = None) -> tuple[CompactJWS, Key]:
         """Parse a compact JWS and check its header and signature (no claims).
@@ -473,8 +485,11 @@ def from_table(table: Table, *, base_dir: Path, replay_enabled: bool = True) -> 
     htu_scheme = table.optional_str("htu_scheme")
     if htu_scheme is not None and htu_scheme not in ("http", "https"):
         raise table.error("htu_scheme", "must be 'http' or 'https'")
+    subject_claim, required_claims = read_subject_settings(table)
     return JWSSource(
         name=name,
+        subject_claim=subject_claim,
+        required_claims=required_claims,
         keys=keys,
         algorithms=algorithms,
         header=header,

@@ -43,7 +43,14 @@ from edgeclaims.errors import (
 from edgeclaims.keys import Key, load_key
 from edgeclaims.request import RequestView
 from edgeclaims.settings import Table
-from edgeclaims.sources import Assertion, ReplayTicket, Source, Trace
+from edgeclaims.sources import (
+    Assertion,
+    ReplayTicket,
+    Source,
+    Trace,
+    read_subject_settings,
+    subject_of,
+)
 from edgeclaims.sources.rfc9421_base import (
     DERIVED_COMPONENTS,
     KNOWN_PARAMETERS,
@@ -95,6 +102,9 @@ class RFC9421Source(Source):
     require_nonce: bool = True
     issuers: tuple[str, ...] = ()
     audiences: tuple[str, ...] = ()
+    #: The claim naming the identity; None only for the Appendix B vectors.
+    subject_claim: str | None = "sub"
+    required_claims: tuple[str, ...] = ()
     #: Only for RFC 9421 Appendix B vectors: choose the signature by label, not tag.
     label: str | None = None
     #: Only for RFC 9421 Appendix B vectors: the message carries no claims header.
@@ -185,12 +195,13 @@ class RFC9421Source(Source):
         # Only now, with the signature verified, is anything in the claims read.
         claims = self._verified_claims(claims_text) if claims_text is not None else {}
         self._check_claims(claims, now)
+        subject = subject_of(claims, self.subject_claim, self.required_claims)
         if trace:
             trace("claims", f"JSON object with {len(claims)} claims")
         ticket = (
             ReplayTicket(key_id, nonce, self.replay_ttl(created, expires, now)) if nonce else None
         )
-        return Assertion(claims, key_id, ticket)
+        return Assertion(claims, key_id, ticket, subject)
 
     # -- choosing the signature ------------------------------------------------
     #
@@ -483,8 +494,11 @@ def from_table(table: Table, *, base_dir: Path, replay_enabled: bool = True) -> 
     tag = table.str("tag", "edgeclaims")
     if not tag:
         raise table.error("tag", "must not be empty")
+    subject_claim, required_claims = read_subject_settings(table)
     source = RFC9421Source(
         name=table.str("name", "rfc9421"),
+        subject_claim=subject_claim,
+        required_claims=required_claims,
         keys=keys,
         claims_header=claims_header,
         tag=tag,
