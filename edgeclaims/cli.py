@@ -33,6 +33,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 from edgeclaims.algorithms import ALGORITHMS, SignKey
 from edgeclaims.config import Config, load_config
 from edgeclaims.errors import ConfigurationError
+from edgeclaims.replay.base import ReplayStore
 from edgeclaims.signer import load_signing_key, sign_request
 from edgeclaims.testing import build_asgi_scope
 
@@ -121,6 +122,11 @@ def _parser() -> argparse.ArgumentParser:
         "with one header per line",
     )
     verify.add_argument("--now", type=float, help="pretend the time is this Unix time")
+    verify.add_argument(
+        "--record",
+        action="store_true",
+        help="record the nonce in the replay store as the server would (default: only look)",
+    )
     verify.set_defaults(run=_verify)
 
     check = commands.add_parser("check", help="validate a configuration and warn about risks")
@@ -357,11 +363,16 @@ def _print_headers(args: argparse.Namespace, headers: dict[str, str], out: TextI
 
 def _verify(args: argparse.Namespace, out: TextIO) -> int:
     from edgeclaims.engine import Engine
+    from edgeclaims.replay import build_replay_store
     from edgeclaims.request import RequestView
 
     config = load_config(args.config)
     clock = (lambda: float(args.now)) if args.now is not None else time.time
-    engine = Engine(config, clock=clock)
+    store = build_replay_store(config.replay, clock=clock)
+    if store is not None and not args.record:
+        # On a production host the real request still needs its nonce.
+        store = LookOnlyStore(store)
+    engine = Engine(config, clock=clock, replay_store=store)
     headers = _read_header_lines(args.header)
     if headers is None:
         return 2
@@ -375,6 +386,11 @@ def _verify(args: argparse.Namespace, out: TextIO) -> int:
             computed.extend(detail.split("\n"))
             out.write("  · signature base, as the origin computed it:\n")
             out.writelines(f"      {line}\n" for line in computed)
+        elif step == "replay" and isinstance(store, LookOnlyStore):
+            detail = detail.replace(
+                "first sighting", "would be the first sighting (not recorded; --record records it)"
+            ).replace("seen before", "already seen (the server refuses it as replayed)")
+            out.write(f"  ✓ {step}: {detail}\n")
         else:
             out.write(f"  ✓ {step}: {detail}\n")
 
@@ -409,6 +425,26 @@ _BAD_SIGNATURE_HINTS = """\
                     re-encodes or trims a header changes it
     and that the edge's key (keyid) holds the same secret as this configuration.
 """
+
+
+class LookOnlyStore(ReplayStore):
+    """A replay store that answers from another one and records nothing (``verify``)."""
+
+    def __init__(self, store: ReplayStore) -> None:
+        self._store = store
+        self.name = store.name
+
+    def check_and_record(self, scope: str, key_id: str, nonce: str, ttl: float) -> bool:
+        return not self._store.seen(scope, key_id, nonce)
+
+    async def acheck_and_record(self, scope: str, key_id: str, nonce: str, ttl: float) -> bool:
+        return self.check_and_record(scope, key_id, nonce, ttl)
+
+    def seen(self, scope: str, key_id: str, nonce: str) -> bool:
+        return self._store.seen(scope, key_id, nonce)
+
+    def close(self) -> None:
+        self._store.close()
 
 
 def _read_header_lines(items: Sequence[str]) -> list[tuple[str, str]] | None:

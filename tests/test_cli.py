@@ -468,3 +468,30 @@ def test_output_to_a_cp1252_file_never_fails(config_file: Path, tmp_path: Path) 
     assert result.returncode == 1, result.stderr
     assert b"UnicodeEncodeError" not in result.stderr
     assert b"verdict: refused" in result.stdout
+
+
+def test_verify_looks_up_the_nonce_without_spending_it(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """An admin debugging on the production host must not make the real request fail."""
+    config = tmp_path / "edgeclaims.toml"
+    store = tmp_path / "replay.sqlite3"
+    config.write_text(
+        CONFIG + f'\n[edgeclaims.replay]\nstore = "sqlite"\npath = "{store.as_posix()}"\n'
+    )
+    url = "https://app.example.com/whoami"
+    headers = _sign(capsys, config, url, {"sub": "alice"})
+    args = ["verify", "--config", str(config), "--url", url, "--now", str(NOW)]
+    for header in headers:
+        args += ["-H", header]
+    for _ in range(2):
+        status, out = run(capsys, *args)
+        assert status == 0, out
+        assert "sqlite store: would be the first sighting (not recorded" in out
+    status, out = run(capsys, *args, "--record")
+    assert status == 0
+    assert "sqlite store: first sighting" in out
+    status, out = run(capsys, *args)
+    assert status == 1
+    assert "already seen (the server refuses it as replayed)" in out
+    assert "verdict: refused (401 replayed)" in out

@@ -60,6 +60,19 @@ def test_first_sighting_wins(store: ReplayStore) -> None:
     assert store.check_and_record("rfc9421", "2026-11", "nonce-1", 60) is False
 
 
+def test_seen_looks_without_recording(store: ReplayStore, clock: FakeClock) -> None:
+    assert store.seen("rfc9421", "k", "looked-at") is False
+    assert store.seen("rfc9421", "k", "looked-at") is False  # looking recorded nothing
+    assert store.check_and_record("rfc9421", "k", "looked-at", 60) is True
+    assert store.seen("rfc9421", "k", "looked-at") is True
+    assert store.seen("rfc9421", "k", "other") is False
+    if store.name != "redis":  # Redis keeps its own clock
+        clock.advance(60)
+        assert store.seen("rfc9421", "k", "looked-at") is True  # live through its expiry
+        clock.advance(0.5)
+        assert store.seen("rfc9421", "k", "looked-at") is False
+
+
 @pytest.mark.parametrize(
     ("first", "second"),
     [

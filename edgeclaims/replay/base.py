@@ -77,6 +77,14 @@ class ReplayStore(ABC):
     async def acheck_and_record(self, scope: str, key_id: str, nonce: str, ttl: float) -> bool:
         """Same as :meth:`check_and_record`, without blocking the event loop on I/O."""
 
+    @abstractmethod
+    def seen(self, scope: str, key_id: str, nonce: str) -> bool:
+        """Whether the nonce is recorded and live, recording nothing.
+
+        For ``edgeclaims verify``: explaining a request on a production host
+        must not spend the nonce the real request still needs.
+        """
+
     def close(self) -> None:  # noqa: B027 - a store without resources has nothing to close
         """Release connections and threads; the store must not be used afterwards."""
 

@@ -73,6 +73,15 @@ class MemoryReplayStore(ReplayStore):
             heapq.heappush(expiries, (now + ttl, key))
             return True
 
+    def seen(self, scope: str, key_id: str, nonce: str) -> bool:
+        """Whether the nonce is recorded and live (no record made)."""
+        key = replay_key(scope, key_id, nonce)
+        now = self._clock()
+        with self._lock:
+            return key in self._seen and all(
+                expiry >= now for expiry, held in self._expiries if held == key
+            )
+
     async def acheck_and_record(self, scope: str, key_id: str, nonce: str, ttl: float) -> bool:
         """Same as :meth:`check_and_record`: no I/O, and the lock is held for microseconds."""
         return self.check_and_record(scope, key_id, nonce, ttl)

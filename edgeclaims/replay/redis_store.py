@@ -129,6 +129,16 @@ class RedisReplayStore(ReplayStore):
             self._outage.recovered()
         return bool(result)
 
+    def seen(self, scope: str, key_id: str, nonce: str) -> bool:
+        """Whether the nonce is recorded and live, farm-wide (no record made)."""
+        if self._closed:
+            raise ReplayStoreUnavailable("the Redis replay store is closed")
+        try:
+            count = self._client.exists(self.key(scope, key_id, nonce))
+        except (RedisError, OSError) as exc:
+            raise self._unavailable(exc) from exc
+        return bool(count)
+
     async def acheck_and_record(self, scope: str, key_id: str, nonce: str, ttl: float) -> bool:
         """Same as :meth:`check_and_record` through ``redis.asyncio``: the loop never waits."""
         key = self.key(scope, key_id, nonce)

@@ -55,6 +55,7 @@ _RECORD = (
     "INSERT INTO replay (key, expires) VALUES (?, ?) "
     "ON CONFLICT (key) DO UPDATE SET expires = excluded.expires WHERE replay.expires < ?"
 )
+_SEEN = "SELECT 1 FROM replay WHERE key = ? AND expires >= ?"
 _READ_SWEEP = "SELECT cursor, swept_at FROM replay_sweep WHERE id = 0"
 _WRITE_SWEEP = "INSERT OR REPLACE INTO replay_sweep (id, cursor, swept_at) VALUES (0, ?, ?)"
 _FIND_EXPIRED = (
@@ -161,6 +162,17 @@ class SQLiteReplayStore(ReplayStore):
             handle.calls = 0
             self._purge(handle.conn, now)
         return first
+
+    def seen(self, scope: str, key_id: str, nonce: str) -> bool:
+        """Whether the nonce is recorded and live, on any process (no record made)."""
+        key = replay_key(scope, key_id, nonce)
+        handle = self._handle()
+        try:
+            row = handle.conn.execute(_SEEN, (key, self._clock())).fetchone()
+        except sqlite3.Error as exc:
+            self._discard(handle)
+            raise ReplayStoreUnavailable("the SQLite replay store did not answer") from exc
+        return row is not None
 
     async def acheck_and_record(self, scope: str, key_id: str, nonce: str, ttl: float) -> bool:
         """Same as :meth:`check_and_record`, run on the store's own small thread pool.
