@@ -31,7 +31,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 
 from edgeclaims.algorithms import ALGORITHMS, SignKey
-from edgeclaims.config import Config, load_config
+from edgeclaims.config import config_warnings, load_config
 from edgeclaims.errors import ConfigurationError
 from edgeclaims.replay.base import ReplayStore
 from edgeclaims.signer import load_signing_key, sign_request
@@ -489,32 +489,8 @@ def _check(args: argparse.Namespace, out: TextIO) -> int:
         out.write("replay store: a probe nonce was recorded\n")
     out.write(f"configuration OK: {len(config.sources)} source(s), mode {config.mode}\n")
     for warning in config_warnings(config):
-        out.write(f"warning: {warning}\n")
+        out.write(f"warning {warning.id}: {warning.message}\n")
     return 0
-
-
-def config_warnings(config: Config) -> list[str]:
-    """Risky but valid settings, each explained."""
-    warnings = []
-    if config.replay.store == "memory":
-        warnings.append(
-            "replay.store = 'memory' remembers nonces in one process only; under IIS "
-            "(FastCGI maxInstances, web gardens, processesPerApplication > 1) or a farm a "
-            "replay landing on another process is accepted: use 'sqlite' or 'redis'"
-        )
-    if config.replay.store == "off":
-        warnings.append("replay.store = 'off': a captured request can be replayed within max_age")
-    if config.replay.on_error == "allow":
-        warnings.append("replay.on_error = 'allow' accepts requests when the store is down")
-    if config.mode == "monitor":
-        warnings.append("mode = 'monitor' never blocks: invalid identities reach the app anonymous")
-    if not config.require_identity:
-        warnings.append("require_identity = false: unmatched routes are public by default")
-    if config.trust_original_url:
-        warnings.append(
-            "trust_original_url = true: only safe when IIS URL Rewrite always sets X-Original-URL"
-        )
-    return warnings
 
 
 def _roles(args: argparse.Namespace, out: TextIO) -> int:

@@ -210,3 +210,65 @@ def _parse_replay(table: Table, *, base_dir: Path) -> ReplayConfig:
     )
     table.refuse_unknown()
     return config
+
+
+# -- warnings ------------------------------------------------------------------------
+
+#: The key the samples ship in their edgeclaims.toml files: public, in the repository.
+SAMPLE_DEMO_SECRET = b"edgeclaims-demo-key-NOT-A-SECRET"
+
+
+@dataclass(frozen=True, slots=True)
+class ConfigWarning:
+    """A valid but risky setting; ``id`` is stable (``W001``…, Django: ``edgeclaims.W001``)."""
+
+    id: str
+    message: str
+
+    def __str__(self) -> str:
+        return self.message
+
+
+def config_warnings(config: Config) -> list[ConfigWarning]:
+    """Risky but valid settings, each explained; ``edgeclaims check`` and Django's checks."""
+    warnings: list[ConfigWarning] = []
+
+    def warn(warning_id: str, message: str) -> None:
+        warnings.append(ConfigWarning(warning_id, message))
+
+    if config.replay.store == "memory":
+        warn(
+            "W001",
+            "replay.store = 'memory' remembers nonces in one process only; under IIS "
+            "(FastCGI maxInstances, web gardens, processesPerApplication > 1) or a farm a "
+            "replay landing on another process is accepted: use 'sqlite' or 'redis'",
+        )
+    if config.replay.store == "off":
+        warn("W002", "replay.store = 'off': a captured request can be replayed within max_age")
+    if config.replay.on_error == "allow":
+        warn("W003", "replay.on_error = 'allow' accepts requests when the store is down")
+    if config.mode == "monitor":
+        warn("W004", "mode = 'monitor' never blocks: invalid identities reach the app anonymous")
+    if not config.require_identity:
+        warn("W005", "require_identity = false: unmatched routes are public by default")
+    if config.trust_original_url:
+        warn(
+            "W006",
+            "trust_original_url = true: only safe when IIS URL Rewrite always sets X-Original-URL",
+        )
+    for index, source in enumerate(config.sources):
+        for key in source.configured_keys:
+            where = f"sources[{index}] key {key.id!r}"
+            if key.material == SAMPLE_DEMO_SECRET:
+                warn(
+                    "W009",
+                    f"{where} is the samples' published demo key: anyone can sign any "
+                    "identity with it; make your own with 'edgeclaims keygen'",
+                )
+            elif key.in_config:
+                warn(
+                    "W008",
+                    f"{where} is a secret written in the configuration: anyone who can "
+                    "read the file can sign identities; use secret_env or secret_file",
+                )
+    return warnings

@@ -59,6 +59,9 @@ class Key:
     alg: str
     kind: KeyKind
     material: VerifyKey
+    #: A shared secret written in the configuration itself (``secret``, or
+    #: an inline ``jwk`` of type ``oct``): ``edgeclaims check`` warns.
+    in_config: bool = False
 
     def __repr__(self) -> str:
         return f"Key(id={self.id!r}, alg={self.alg!r})"
@@ -127,7 +130,8 @@ def load_key(table: Table, *, kinds: Mapping[str, KeyKind], base_dir: Path) -> K
         if problem:
             raise table.error(source, problem)
     table.refuse_unknown()
-    return Key(id=key_id, alg=alg, kind=kind, material=material)
+    in_config = kind == "secret" and source in ("secret", "jwk")
+    return Key(id=key_id, alg=alg, kind=kind, material=material, in_config=in_config)
 
 
 def _load_secret(table: Table, source: str, base_dir: Path) -> bytes:

@@ -162,7 +162,7 @@ def test_keygen_output_configures_and_signs(
     status, out = run(capsys, "check", "--config", str(config))
     assert status == 0
     assert "configuration OK" in out
-    assert "warning: replay.store = 'memory'" in out
+    assert "warning W001: replay.store = 'memory'" in out
     if alg != "hmac-sha256":
         private = tmp_path / "edge-k1.private.pem"
         status, out = run(
@@ -495,3 +495,31 @@ def test_verify_looks_up_the_nonce_without_spending_it(
     assert status == 1
     assert "already seen (the server refuses it as replayed)" in out
     assert "verdict: refused (401 replayed)" in out
+
+
+def test_check_warns_about_secrets_in_the_file_and_the_demo_key(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    demo = tmp_path / "demo.toml"
+    demo.write_text(
+        Path(__file__)
+        .resolve()
+        .parents[1]
+        .joinpath("samples/flask_app/edgeclaims.toml")
+        .read_text()
+    )
+    status, out = run(capsys, "check", "--config", str(demo))
+    assert status == 0
+    assert "warning W009: sources[0] key 'demo' is the samples' published demo key" in out
+    status, out = run(capsys, "check", "--config", str(_check_config(tmp_path, 'store = "off"')))
+    assert "warning W008: sources[0] key '2026-11' is a secret written in the configuration" in out
+    monkeypatch.setenv("EDGECLAIMS_KEY_2026_11", "hex:" + HMAC_SECRET.hex())
+    from_env = _check_config(tmp_path, 'store = "off"')
+    from_env.write_text(
+        from_env.read_text().replace(
+            f'secret = "hex:{HMAC_SECRET.hex()}"', 'secret_env = "EDGECLAIMS_KEY_2026_11"'
+        )
+    )
+    status, out = run(capsys, "check", "--config", str(from_env))
+    assert "W008" not in out
+    assert "W009" not in out

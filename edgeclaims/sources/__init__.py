@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 from edgeclaims.errors import IncompleteClaims
+from edgeclaims.keys import Key
 from edgeclaims.request import RequestView
 from edgeclaims.settings import Table
 
@@ -118,6 +119,11 @@ class Source(ABC):
     @abstractmethod
     def stripped_headers(self) -> tuple[str, ...]:
         """Lower-cased headers removed before the app sees the request."""
+
+    @property
+    def configured_keys(self) -> tuple[Key, ...]:
+        """The keys fixed by the configuration (not those a JWKS URL serves)."""
+        return ()
 
     @abstractmethod
     def verify(self, view: RequestView, now: float, trace: Trace | None = None) -> Assertion:

@@ -232,6 +232,10 @@ class JWSSource(Source):
     def stripped_headers(self) -> tuple[str, ...]:
         return self.trigger_headers
 
+    @property
+    def configured_keys(self) -> tuple[Key, ...]:
+        return tuple(self.keys.keys.values()) if isinstance(self.keys, StaticKeySet) else ()
+
     # -- verification ----------------------------------------------------------------
 
     def verify(self, view: RequestView, now: float, trace: Trace | None = None) -> Assertion:

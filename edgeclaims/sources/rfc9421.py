@@ -123,6 +123,10 @@ class RFC9421Source(Source):
     def stripped_headers(self) -> tuple[str, ...]:
         return (self.claims_header, "signature", "signature-input")
 
+    @property
+    def configured_keys(self) -> tuple[Key, ...]:
+        return tuple(self.keys.values())
+
     def replay_ttl(self, created: int, expires: int | None, now: float) -> float:
         """How long, from ``now``, to remember a nonce: past the last instant it verifies.
 

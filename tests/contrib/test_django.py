@@ -47,8 +47,7 @@ from django.test.utils import (  # noqa: E402
 from tables import ADMIN, NOW, VIEWER, Case, signed  # noqa: E402
 
 from edgeclaims.asgi import EdgeClaimsMiddleware as ASGIMiddleware  # noqa: E402
-from edgeclaims.cli import config_warnings  # noqa: E402
-from edgeclaims.config import load_config  # noqa: E402
+from edgeclaims.config import config_warnings, load_config  # noqa: E402
 from edgeclaims.contrib.django import load_django_config  # noqa: E402
 from edgeclaims.contrib.django.backends import EdgeClaimsBackend  # noqa: E402
 from edgeclaims.contrib.django.checks import check_settings  # noqa: E402
@@ -263,14 +262,34 @@ def test_configuration_errors_stop_the_handler_at_start_up(
 
 
 def _ids(messages: list[Any]) -> list[str]:
-    return [m.id for m in messages]
+    # The tests' configuration writes its HMAC secret in the mapping, which
+    # is W008 every time; test_checks_warn_about_secrets_in_the_configuration
+    # checks that one.
+    return [m.id for m in messages if m.id != "edgeclaims.W008"]
+
+
+def test_checks_warn_about_secrets_in_the_configuration(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert "edgeclaims.W008" in [m.id for m in check_settings()]
+    demo_key = "utf8:edgeclaims-demo-key-NOT-A-SECRET"
+    monkeypatch.setenv("EDGECLAIMS_TEST_KEY", demo_key)
+    from_env = {"id": "2026-11", "alg": "hmac-sha256", "secret_env": "EDGECLAIMS_TEST_KEY"}
+    sources = [{"type": "rfc9421", "keys": [from_env]}]
+    with override_settings(EDGECLAIMS=contrib_mapping(sources=sources)):
+        assert [m.id for m in check_settings()] == ["edgeclaims.W001", "edgeclaims.W009"]
+    monkeypatch.setenv("EDGECLAIMS_TEST_KEY", "hex:" + "ab" * 32)
+    with override_settings(EDGECLAIMS=contrib_mapping(sources=sources)):
+        assert [m.id for m in check_settings()] == ["edgeclaims.W001"]
 
 
 def test_checks_warn_about_the_memory_replay_store() -> None:
     messages = check_settings()
     assert _ids(messages) == ["edgeclaims.W001"]
     # The same validator as `edgeclaims check`.
-    assert [m.msg for m in messages] == config_warnings(load_django_config())
+    assert [(m.id, m.msg) for m in messages if m.id != "edgeclaims.W008"] == [
+        (f"edgeclaims.{w.id}", w.message)
+        for w in config_warnings(load_django_config())
+        if w.id != "W008"
+    ]
 
 
 def test_checks_run_with_django_checks() -> None:
@@ -372,7 +391,8 @@ def test_bad_username_prefix_is_E002_and_stops_start_up(prefix: str) -> None:
     ):
         messages = check_settings()
         assert _ids(messages) == ["edgeclaims.W001", "edgeclaims.E002"]
-        assert "EDGECLAIMS_BACKEND.username_prefix" in messages[1].msg
+        (error,) = [m for m in messages if m.id == "edgeclaims.E002"]
+        assert "EDGECLAIMS_BACKEND.username_prefix" in error.msg
         with pytest.raises(ConfigurationError, match="username_prefix"):
             WSGIHandler()
 

@@ -1,8 +1,9 @@
 """System checks: ``manage.py check`` validates the configuration at build time.
 
 They call the same validators as run time — :func:`edgeclaims.load_config`
-for the configuration and :func:`edgeclaims.cli.config_warnings` for risky
-settings, so ``manage.py check`` and ``edgeclaims check`` always agree.
+for the configuration and :func:`edgeclaims.config.config_warnings` for
+risky settings, whose ids they carry — so ``manage.py check`` and
+``edgeclaims check`` always agree.
 
 ========================  =====================================================
 ``edgeclaims.E001``       the configuration (``EDGECLAIMS`` / ``EDGECLAIMS_CONFIG``)
@@ -15,8 +16,9 @@ settings, so ``manage.py check`` and ``edgeclaims check`` always agree.
 ``edgeclaims.W005``       ``require_identity = false``
 ``edgeclaims.W006``       ``trust_original_url = true``
 ``edgeclaims.W007``       ``EDGECLAIMS_BACKEND.superuser_roles`` is set
+``edgeclaims.W008``       a secret written in the configuration itself
+``edgeclaims.W009``       the samples' published demo key
 ``edgeclaims.W010``       the middleware is not in ``MIDDLEWARE``
-``edgeclaims.W099``       any other warning of ``edgeclaims check``
 ========================  =====================================================
 
 Silence one with ``SILENCED_SYSTEM_CHECKS = ["edgeclaims.W001"]``.
@@ -31,7 +33,7 @@ from django.apps import AppConfig
 from django.conf import settings
 from django.core import checks
 
-from edgeclaims.cli import config_warnings
+from edgeclaims.config import config_warnings
 from edgeclaims.contrib.django import load_django_config
 from edgeclaims.errors import ConfigurationError
 
@@ -39,25 +41,6 @@ __all__ = ["MIDDLEWARE_PATH", "check_settings", "register_checks"]
 
 MIDDLEWARE_PATH = "edgeclaims.contrib.django.middleware.EdgeClaimsMiddleware"
 TAG = "edgeclaims"
-
-#: ``edgeclaims check`` warnings by the setting they start with.
-_WARNING_IDS = (
-    ("replay.store = 'memory'", "edgeclaims.W001"),
-    ("replay.store = 'off'", "edgeclaims.W002"),
-    ("replay.on_error = 'allow'", "edgeclaims.W003"),
-    ("mode = 'monitor'", "edgeclaims.W004"),
-    ("require_identity = false", "edgeclaims.W005"),
-    ("trust_original_url = true", "edgeclaims.W006"),
-)
-
-
-def warning_id(message: str) -> str:
-    """The stable check id of one ``config_warnings`` message."""
-    for prefix, check_id in _WARNING_IDS:
-        if message.startswith(prefix):
-            return check_id
-    return "edgeclaims.W099"
-
 
 def register_checks() -> None:
     """Register :func:`check_settings` (called by the app's ``ready()``)."""
@@ -81,8 +64,8 @@ def check_settings(
             )
         )
     else:
-        for message in config_warnings(config):
-            messages.append(checks.Warning(message, id=warning_id(message)))
+        for warning in config_warnings(config):
+            messages.append(checks.Warning(warning.message, id=f"edgeclaims.{warning.id}"))
     messages.extend(_backend_messages())
     messages.extend(_middleware_messages())
     return messages
