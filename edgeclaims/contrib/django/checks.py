@@ -42,6 +42,7 @@ __all__ = ["MIDDLEWARE_PATH", "check_settings", "register_checks"]
 MIDDLEWARE_PATH = "edgeclaims.contrib.django.middleware.EdgeClaimsMiddleware"
 TAG = "edgeclaims"
 
+
 def register_checks() -> None:
     """Register :func:`check_settings` (called by the app's ``ready()``)."""
     checks.register(check_settings, TAG)
