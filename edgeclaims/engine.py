@@ -10,6 +10,7 @@ escapes: a malformed header never becomes a 500.
 
 from __future__ import annotations
 
+import dataclasses
 import ipaddress
 import logging
 import time
@@ -98,6 +99,15 @@ class Engine:
         self._triggers = tuple((source, source.trigger_headers) for source in self.sources)
         #: Sources with an async preparation step (JWKS fetched off the loop).
         self._preparing = frozenset(s for s in self.sources if hasattr(s, "aprepare"))
+
+    def with_public_routes(self, paths: tuple[str, ...]) -> Engine:
+        """This engine, its replay store included, with these exact paths public first."""
+        policy = self.policy.with_public_routes(paths)
+        return Engine(
+            dataclasses.replace(self.config, policy=policy),
+            clock=self.clock,
+            replay_store=self.replay,
+        )
 
     # -- deciding -------------------------------------------------------------
 
@@ -220,6 +230,8 @@ class Engine:
             permissions,
             source.name,
             assertion.key_id,
+            known_roles=policy.role_name_set,
+            known_permissions=policy.permission_names,
         )
         if requirement.kind != "public" and not requirement.allows(roles, permissions):
             refusal = Forbidden("the identity lacks a role or permission this route requires")

@@ -26,7 +26,17 @@ class Identity:
     which may be personal data.
     """
 
-    __slots__ = ("_claims", "_frozen", "key_id", "permissions", "roles", "source", "subject")
+    __slots__ = (
+        "_claims",
+        "_frozen",
+        "key_id",
+        "known_permissions",
+        "known_roles",
+        "permissions",
+        "roles",
+        "source",
+        "subject",
+    )
 
     _claims: Mapping[str, Any]
     _frozen: Mapping[str, Any] | None
@@ -35,6 +45,10 @@ class Identity:
     permissions: frozenset[str]
     source: str
     key_id: str | None
+    #: Every role and permission the policy defines (None outside the engine):
+    #: view requirements check their names against them.
+    known_roles: frozenset[str] | None
+    known_permissions: frozenset[str] | None
 
     def __init__(
         self,
@@ -44,6 +58,9 @@ class Identity:
         permissions: frozenset[str] = frozenset(),
         source: str = "",
         key_id: str | None = None,
+        *,
+        known_roles: frozenset[str] | None = None,
+        known_permissions: frozenset[str] | None = None,
     ) -> None:
         # The slots' own setters: __setattr__ refuses, and this runs per request.
         _set_subject(self, subject)
@@ -54,6 +71,8 @@ class Identity:
         _set_permissions(self, permissions)
         _set_source(self, source)
         _set_key_id(self, key_id)
+        _set_known_roles(self, known_roles)
+        _set_known_permissions(self, known_permissions)
 
     def __setattr__(self, name: str, value: object) -> None:
         raise AttributeError(f"Identity is immutable (cannot set {name})")
@@ -108,3 +127,5 @@ _set_roles = Identity.__dict__["roles"].__set__
 _set_permissions = Identity.__dict__["permissions"].__set__
 _set_source = Identity.__dict__["source"].__set__
 _set_key_id = Identity.__dict__["key_id"].__set__
+_set_known_roles = Identity.__dict__["known_roles"].__set__
+_set_known_permissions = Identity.__dict__["known_permissions"].__set__

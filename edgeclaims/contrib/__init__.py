@@ -19,7 +19,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Literal
 
-from edgeclaims.errors import Forbidden, MissingIdentity, VerificationError
+from edgeclaims.errors import ConfigurationError, Forbidden, MissingIdentity, VerificationError
 from edgeclaims.identity import Identity
 
 __all__ = ["Match", "Requirement"]
@@ -33,12 +33,14 @@ class Requirement:
 
     ``match = "all"`` (the default) needs every listed role and permission;
     ``"any"`` needs at least one of them. An empty requirement needs only a
-    verified identity.
+    verified identity. ``name`` is the decorator, mixin or dependency that
+    asked, for error messages.
     """
 
     roles: frozenset[str] = frozenset()
     permissions: frozenset[str] = frozenset()
     match: Match = "all"
+    name: str = "requirement"
 
     @classmethod
     def build(
@@ -53,15 +55,40 @@ class Requirement:
         role_set = _names(roles, name)
         permission_set = _names(permissions, name)
         if match == "all":
-            return cls(role_set, permission_set, "all")
+            return cls(role_set, permission_set, "all", name)
         if match == "any":
-            return cls(role_set, permission_set, "any")
+            return cls(role_set, permission_set, "any", name)
         raise ValueError(f"{name}: match must be 'all' or 'any', not {match!r}")
 
+    def unknown_names(
+        self, role_names: frozenset[str], permission_names: frozenset[str]
+    ) -> list[str]:
+        """The roles and permissions named here that the policy does not define."""
+        unknown = [f"role {r!r}" for r in sorted(self.roles - role_names)]
+        unknown += [f"permission {p!r}" for p in sorted(self.permissions - permission_names)]
+        return unknown
+
+    def check_names(self, role_names: frozenset[str], permission_names: frozenset[str]) -> None:
+        """Raise ``ConfigurationError`` when a name is unknown to the policy.
+
+        ``roles_required("amdin")`` would otherwise be a silent 403 for
+        everyone: a typo must fail as loudly as one in the configuration.
+        """
+        unknown = self.unknown_names(role_names, permission_names)
+        if unknown:
+            where = "[edgeclaims.roles] / [edgeclaims.permissions]"
+            raise ConfigurationError(self.name, f"{', '.join(unknown)} not defined in {where}")
+
     def refusal(self, identity: Identity | None) -> VerificationError | None:
-        """The error refusing this identity, or None when it satisfies the requirement."""
+        """The error refusing this identity, or None when it satisfies the requirement.
+
+        Raises ``ConfigurationError`` when the requirement names a role or
+        permission the identity's policy does not define (at first use).
+        """
         if identity is None:
             return MissingIdentity("this view requires a verified identity")
+        if identity.known_roles is not None and (self.roles or self.permissions):
+            self.check_names(identity.known_roles, identity.known_permissions or frozenset())
         wanted = [identity.has_role(r) for r in self.roles]
         wanted += [identity.has_permission(p) for p in self.permissions]
         if not wanted:

@@ -39,6 +39,8 @@ from collections.abc import Awaitable, Callable, Mapping
 from typing import Annotated, NoReturn
 
 from fastapi import Depends, FastAPI
+from fastapi.openapi.models import APIKey, APIKeyIn
+from fastapi.security.base import SecurityBase
 from starlette.exceptions import HTTPException, WebSocketException
 from starlette.requests import HTTPConnection, Request
 from starlette.responses import Response
@@ -53,7 +55,9 @@ from edgeclaims.logs import log_view_refusal
 from edgeclaims.problem import render_refusal
 
 __all__ = [
+    "EDGE_SCHEME",
     "CurrentIdentity",
+    "EdgeClaimsScheme",
     "IdentityRefused",
     "OptionalIdentity",
     "get_identity",
@@ -100,8 +104,37 @@ async def get_identity(connection: HTTPConnection) -> Identity | None:
     return identity if isinstance(identity, Identity) else None
 
 
-def _dependency(requirement: Requirement) -> Callable[[HTTPConnection], Awaitable[Identity]]:
-    async def dependency(connection: HTTPConnection) -> Identity:
+class EdgeClaimsScheme(SecurityBase):
+    """The edge's signed identity headers as an OpenAPI security scheme.
+
+    Routes guarded by the edgeclaims dependencies list it (the lock icon in
+    ``/docs``, and generated clients that know the route needs credentials).
+    It describes the headers; it verifies nothing — the middleware did.
+    """
+
+    def __init__(self, header: str = "X-Edge-Claims") -> None:
+        self.model = APIKey(
+            **{"in": APIKeyIn.header},  # type: ignore[arg-type]
+            name=header,
+            description=(
+                "Set by the CDN edge, signed (RFC 9421 with Signature-Input and "
+                "Signature, or a JWS): a client cannot produce it, only the edge can."
+            ),
+        )
+        self.scheme_name = "EdgeClaims"
+
+    async def __call__(self, connection: HTTPConnection) -> None:
+        return None
+
+
+#: The scheme every edgeclaims dependency declares.
+EDGE_SCHEME = EdgeClaimsScheme()
+
+
+def _dependency(requirement: Requirement) -> Callable[..., Awaitable[Identity]]:
+    async def dependency(
+        connection: HTTPConnection, _scheme: Annotated[None, Depends(EDGE_SCHEME)] = None
+    ) -> Identity:
         identity = await get_identity(connection)
         error = requirement.refusal(identity)
         if error is not None or identity is None:
@@ -170,15 +203,77 @@ def setup_edgeclaims(
     *,
     clock: Callable[[], float] = time.time,
     engine: Engine | None = None,
+    public_docs: bool = False,
 ) -> None:
     """Add the edgeclaims ASGI middleware and the problem+json handler to ``app``.
 
     The same as ``app.add_middleware(EdgeClaimsMiddleware, config=config)``
-    plus ``app.add_exception_handler(IdentityRefused, refusal_handler)``.
-    ``config`` defaults to ``EDGECLAIMS_CONFIG``; a ``ConfigurationError`` is
-    raised here, at start-up.
+    plus ``app.add_exception_handler(IdentityRefused, refusal_handler)``, and
+    an OpenAPI document whose guarded operations list their 401 and 403
+    problem responses. ``config`` defaults to ``EDGECLAIMS_CONFIG``; a
+    ``ConfigurationError`` is raised here, at start-up.
+
+    ``public_docs = True`` makes the app's own ``/docs``, ``/redoc``, their
+    OAuth2 redirect and ``/openapi.json`` (wherever ``app`` puts them) public
+    routes, ahead of every configured rule.
+
+    **Security:** the OpenAPI document then describes every route to anyone;
+    an identity header sent to those paths is still verified.
     """
     if engine is None:
         engine = Engine(config, clock=clock)
+    if public_docs:
+        paths = (app.openapi_url, app.docs_url, app.redoc_url, app.swagger_ui_oauth2_redirect_url)
+        engine = engine.with_public_routes(tuple(p for p in paths if p))
     app.add_middleware(EdgeClaimsMiddleware, engine=engine)
     app.add_exception_handler(IdentityRefused, refusal_handler)
+    _document_refusals(app)
+
+
+_PROBLEM = {"$ref": "#/components/schemas/EdgeClaimsProblem"}
+_PROBLEM_SCHEMA = {
+    "title": "EdgeClaimsProblem",
+    "type": "object",
+    "description": "RFC 9457 problem document; code is edgeclaims' stable refusal code.",
+    "properties": {
+        "type": {"type": "string"},
+        "title": {"type": "string"},
+        "status": {"type": "integer"},
+        "code": {"type": "string"},
+    },
+    "required": ["type", "title", "status", "code"],
+}
+
+
+def _document_refusals(app: FastAPI) -> None:
+    """List 401 and 403 on every operation that declares the edgeclaims scheme."""
+    build = app.openapi
+
+    def openapi() -> dict[str, object]:
+        if app.openapi_schema:
+            return app.openapi_schema
+        schema = build()
+        guarded = False
+        for item in schema.get("paths", {}).values():
+            for operation in item.values():
+                if not isinstance(operation, dict):
+                    continue
+                security = operation.get("security", [])
+                if not any(EDGE_SCHEME.scheme_name in entry for entry in security):
+                    continue
+                guarded = True
+                responses = operation.setdefault("responses", {})
+                for status, text in (("401", "No identity, or one refused"), ("403", "Lacking")):
+                    responses.setdefault(
+                        status,
+                        {
+                            "description": text,
+                            "content": {"application/problem+json": {"schema": _PROBLEM}},
+                        },
+                    )
+        if guarded:
+            schemas = schema.setdefault("components", {}).setdefault("schemas", {})
+            schemas.setdefault("EdgeClaimsProblem", _PROBLEM_SCHEMA)
+        return schema
+
+    app.openapi = openapi  # type: ignore[method-assign]

@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import functools
 import time
+import warnings
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any, TypeVar, cast
 
@@ -56,7 +57,7 @@ __all__ = [
     "IdentityRefused",
     "current_identity",
     "identity_required",
-    "permission_required",
+    "permissions_required",
     "refusal_exception",
     "roles_required",
 ]
@@ -232,6 +233,7 @@ def _requirement_decorator(requirement: Requirement) -> Callable[[F], F]:
             result: ResponseReturnValue = current_app.ensure_sync(view)(*args, **kwargs)
             return result
 
+        wrapper.edgeclaims_requirement = requirement  # type: ignore[attr-defined]
         return cast("F", wrapper)
 
     return decorator
@@ -252,8 +254,21 @@ def roles_required(*roles: str, match: str = "all") -> Callable[[F], F]:
     )
 
 
-def permission_required(*permissions: str, match: str = "all") -> Callable[[F], F]:
+def permissions_required(*permissions: str, match: str = "all") -> Callable[[F], F]:
     """The view needs these permissions: 401 when anonymous, 403 when lacking."""
     return _requirement_decorator(
-        Requirement.build(permissions=permissions, match=match, name="permission_required")
+        Requirement.build(permissions=permissions, match=match, name="permissions_required")
     )
+
+
+_RENAMED = {"permission_required": "permissions_required"}
+
+
+def __getattr__(name: str) -> object:
+    # Plural like roles_required, and no clash with Django's own
+    # permission_required (model permissions): the old name still works, with a warning.
+    new = _RENAMED.get(name)
+    if new is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    warnings.warn(f"{__name__}.{name} is now {new}", DeprecationWarning, stacklevel=2)
+    return globals()[new]

@@ -138,11 +138,14 @@ class Policy:
         "_specs",
         "_tests",
         "permission_names",
+        "role_name_set",
         "role_names",
     )
 
     #: Every configured role, in declaration order.
     role_names: tuple[str, ...]
+    #: The same, as a set (for membership checks).
+    role_name_set: frozenset[str]
     #: Every permission some role carries.
     permission_names: frozenset[str]
     _specs: dict[str, RoleSpec]
@@ -181,6 +184,7 @@ class Policy:
             all_mask = bits.mask(spec.all) if spec.all is not None else 0
             tests.append((any_mask, all_mask, grant))
         setter(self, "role_names", names)
+        setter(self, "role_name_set", frozenset(names))
         setter(self, "permission_names", frozenset(p for s in permissions.values() for p in s))
         setter(self, "_specs", dict(specs))
         setter(self, "_closures", closures)
@@ -300,6 +304,21 @@ class Policy:
             if route.matches(path):
                 return route.requirement
         return self._default
+
+    def with_public_routes(self, paths: Sequence[str]) -> Policy:
+        """This policy with these exact paths public, ahead of every route.
+
+        For an integration's own endpoints (FastAPI's ``/docs`` and
+        ``/openapi.json``), never for configuration: rules stay in ``routes``.
+        """
+        added = []
+        for path in paths:
+            check_path_glob(path, path)
+            requirement = RouteRequirement("public", route=path)
+            added.append(Route(None, path, path.__eq__, requirement))
+        return Policy(
+            self._specs, self._permissions, (*added, *self._routes), self._public, self._default
+        )
 
     def decide(self, claims: Mapping[str, object] | None, method: str, path: str) -> Decision:
         """The route decision for a request; ``claims`` None means anonymous."""

@@ -42,11 +42,24 @@ CONTRIB_ROUTES = {
     "/open/*": "public",
 }
 PERMISSIONS = {"admin": ["orders:read", "orders:write"], "staff": ["orders:read"]}
+#: The table's roles, and the ``auditor`` that ``/open/any-role`` names.
+CONTRIB_ROLES = {
+    "admin": ["groups=okta-admins"],
+    "staff": ["groups=staff"],
+    "auditor": ["groups=auditors"],
+}
 
 
 def contrib_mapping(**overrides: object) -> dict[str, object]:
     """The table's configuration, plus the public ``/open/*`` views and permissions."""
-    return config_mapping(**{"routes": CONTRIB_ROUTES, "permissions": PERMISSIONS, **overrides})
+    return config_mapping(
+        **{
+            "roles": CONTRIB_ROLES,
+            "routes": CONTRIB_ROUTES,
+            "permissions": PERMISSIONS,
+            **overrides,
+        }
+    )
 
 
 CONTRIB_CONFIG = load_config(contrib_mapping())
@@ -65,8 +78,8 @@ class Privilege:
 #: Views every framework's test app defines, guarded in the view's code:
 #: /open/roles-admin  roles_required("admin")
 #: /open/any-role     roles_required("admin", "auditor", match="any")
-#: /open/perm-read    permission_required("orders:read")
-#: /open/perm-write   permission_required("orders:write")
+#: /open/perm-read    permissions_required("orders:read")
+#: /open/perm-write   permissions_required("orders:write")
 #: /open/identity     identity_required
 PRIVILEGES = [
     Privilege("anonymous-role", "/open/roles-admin", None, "missing"),

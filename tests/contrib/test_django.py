@@ -710,3 +710,25 @@ def test_clean_username_may_refuse_more_identities(users: Any) -> None:
         assert _user_of("/open/user", ADMIN)["authenticated"] is False
         assert _user_of("/open/user", VIEWER)["username"] == "alice"
     assert list(users.objects.values_list("username", flat=True)) == ["alice"]
+
+
+def test_a_role_name_the_policy_lacks_is_E003_at_start_up() -> None:
+    """``roles_required("amdin")`` would be a silent 403 for everyone."""
+    assert "edgeclaims.E003" not in _ids(check_settings())
+    roles = {"admin": ["groups=okta-admins"], "staff": ["groups=staff"]}  # no auditor
+    with override_settings(EDGECLAIMS=contrib_mapping(roles=roles)):
+        errors = [m for m in check_settings() if m.id == "edgeclaims.E003"]
+        assert [e.msg.split(" (")[0] for e in errors] == ["the view at 'open/any-role'"]
+        assert "role 'auditor'" in errors[0].msg
+
+
+def test_a_permission_name_the_policy_lacks_fails_at_first_use() -> None:
+    permissions = {"admin": ["orders:read"], "staff": ["orders:read"]}  # no orders:write
+    with override_settings(EDGECLAIMS=contrib_mapping(permissions=permissions)):
+        ids = [m.id for m in check_settings() if m.id == "edgeclaims.E003"]
+        assert ids == ["edgeclaims.E003", "edgeclaims.E003"]  # the decorator and the mixin
+        headers = privilege_headers(
+            Privilege("x", "/open/perm-write", ADMIN, ""), ORIGIN, load_config(contrib_mapping())
+        )
+        with pytest.raises(ConfigurationError, match="permission 'orders:write' not defined"):
+            Client(raise_request_exception=True).get("/open/perm-write", headers=headers)

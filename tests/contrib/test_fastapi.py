@@ -336,3 +336,47 @@ def test_refusals_carry_the_challenge_rfc_9110_requires(
     response = client.get(path, headers=headers)
     assert response.status_code == status
     assert response.headers.get("www-authenticate") == challenge
+
+
+def test_a_role_name_the_policy_lacks_fails_loudly_at_first_use() -> None:
+    app = FastAPI()
+    setup_edgeclaims(app, CONTRIB_CONFIG, clock=lambda: NOW)
+
+    @app.get("/open/typo", dependencies=[Depends(require_roles("amdin"))])
+    async def typo() -> dict[str, str]:
+        return {"never": "here"}
+
+    headers = dict(signed(path="/open/typo", claims=ADMIN))
+    with pytest.raises(ConfigurationError, match="require_roles: role 'amdin' not defined"):
+        TestClient(app, base_url=ORIGIN).get("/open/typo", headers=headers)
+
+
+def test_openapi_lists_the_scheme_and_the_refusals_of_guarded_routes() -> None:
+    schema = TestClient(make_app(), base_url=ORIGIN).app.openapi()  # type: ignore[attr-defined]
+    scheme = schema["components"]["securitySchemes"]["EdgeClaims"]
+    assert (scheme["type"], scheme["in"], scheme["name"]) == ("apiKey", "header", "X-Edge-Claims")
+    guarded = schema["paths"]["/open/roles-admin"]["get"]
+    assert guarded["security"] == [{"EdgeClaims": []}]
+    assert {"401", "403"} <= set(guarded["responses"])
+    problem = guarded["responses"]["401"]["content"]["application/problem+json"]["schema"]
+    assert problem == {"$ref": "#/components/schemas/EdgeClaimsProblem"}
+    assert "EdgeClaimsProblem" in schema["components"]["schemas"]
+
+
+@pytest.mark.parametrize("public_docs", [False, True])
+def test_docs_are_public_only_when_asked(public_docs: bool) -> None:
+    app = FastAPI()
+    setup_edgeclaims(app, CONTRIB_CONFIG, clock=lambda: NOW, public_docs=public_docs)
+
+    @app.get("/whoami")
+    async def whoami(identity: CurrentIdentity) -> dict[str, str]:
+        return {"sub": identity.subject}
+
+    client = TestClient(app, base_url=ORIGIN)
+    for path in ("/openapi.json", "/docs", "/redoc", "/docs/oauth2-redirect"):
+        response = client.get(path)
+        assert response.status_code == (200 if public_docs else 401), path
+    assert client.get("/whoami").status_code == 401  # the rest stays guarded
+    forged = dict(signed(path="/openapi.json"))
+    forged["X-Edge-Claims"] = forged["X-Edge-Claims"][:-2] + "AA"
+    assert client.get("/openapi.json", headers=forged).status_code == 401  # still verified

@@ -30,7 +30,7 @@ from edgeclaims.contrib.flask import (  # noqa: E402
     IdentityRefused,
     current_identity,
     identity_required,
-    permission_required,
+    permissions_required,
     roles_required,
 )
 from edgeclaims.errors import ConfigurationError  # noqa: E402
@@ -64,12 +64,12 @@ def add_views(app: Flask) -> None:
         return echo()
 
     @app.get("/open/perm-read")
-    @permission_required("orders:read")
+    @permissions_required("orders:read")
     def perm_read() -> dict[str, Any]:
         return echo()
 
     @app.get("/open/perm-write")
-    @permission_required("orders:write")
+    @permissions_required("orders:write")
     def perm_write() -> dict[str, Any]:
         return echo()
 
@@ -253,7 +253,7 @@ def test_outer_wsgi_middleware_decides_once() -> None:
     [
         (lambda: roles_required(lambda: None), TypeError),  # type: ignore[arg-type]
         (lambda: roles_required("admin", match="most"), ValueError),
-        (lambda: permission_required(""), TypeError),
+        (lambda: permissions_required(""), TypeError),
     ],
     ids=["no-parentheses", "bad-match", "empty-name"],
 )
@@ -293,3 +293,18 @@ def test_refusals_carry_the_challenge_rfc_9110_requires(
     response = make_app().test_client().get("https://app.example.com" + path, headers=headers)
     assert response.status_code == status
     assert response.headers.get("WWW-Authenticate") == challenge
+
+
+def test_a_role_name_the_policy_lacks_fails_loudly_at_first_use() -> None:
+    """``roles_required("amdin")`` is a configuration error, not a silent 403 for everyone."""
+    app = make_app()
+
+    @app.get("/open/typo")
+    @roles_required("amdin")
+    def typo() -> str:
+        return "never"
+
+    app.testing = True  # exceptions propagate to the test client
+    headers = signed(path="/open/typo", claims={"sub": "root", "groups": ["okta-admins"]})
+    with pytest.raises(ConfigurationError, match="roles_required: role 'amdin' not defined"):
+        app.test_client().get("https://app.example.com/open/typo", headers=headers)

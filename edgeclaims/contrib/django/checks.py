@@ -9,6 +9,8 @@ risky settings, whose ids they carry — so ``manage.py check`` and
 ``edgeclaims.E001``       the configuration (``EDGECLAIMS`` / ``EDGECLAIMS_CONFIG``)
                           is invalid
 ``edgeclaims.E002``       ``EDGECLAIMS_BACKEND`` is invalid
+``edgeclaims.E003``       a view's ``roles_required`` / ``permissions_required`` /
+                          mixin names a role or permission the policy lacks
 ``edgeclaims.W001``       ``replay.store = "memory"`` (one process only)
 ``edgeclaims.W002``       ``replay.store = "off"``
 ``edgeclaims.W003``       ``replay.on_error = "allow"``
@@ -26,7 +28,7 @@ Silence one with ``SILENCED_SYSTEM_CHECKS = ["edgeclaims.W001"]``.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 from django.apps import AppConfig
@@ -34,8 +36,10 @@ from django.conf import settings
 from django.core import checks
 
 from edgeclaims.config import config_warnings
+from edgeclaims.contrib import Requirement
 from edgeclaims.contrib.django import load_django_config
 from edgeclaims.errors import ConfigurationError
+from edgeclaims.rbac import Policy
 
 __all__ = ["MIDDLEWARE_PATH", "check_settings", "register_checks"]
 
@@ -67,6 +71,7 @@ def check_settings(
     else:
         for warning in config_warnings(config):
             messages.append(checks.Warning(warning.message, id=f"edgeclaims.{warning.id}"))
+        messages.extend(_view_messages(config.policy))
     messages.extend(_backend_messages())
     messages.extend(_middleware_messages())
     return messages
@@ -131,3 +136,51 @@ def _middleware_messages() -> list[checks.CheckMessage]:
             id="edgeclaims.W010",
         )
     ]
+
+
+def _view_messages(policy: Policy) -> list[checks.CheckMessage]:
+    """E003 for every routed view whose requirement names what the policy lacks."""
+    from django.urls import get_resolver
+
+    messages: list[checks.CheckMessage] = []
+    for route, view in _routed_views(get_resolver().url_patterns, ""):
+        requirement = _requirement_of(view)
+        if requirement is None:
+            continue
+        unknown = requirement.unknown_names(policy.role_name_set, policy.permission_names)
+        if unknown:
+            messages.append(
+                checks.Error(
+                    f"the view at {route!r} ({requirement.name}) names {', '.join(unknown)}, "
+                    "which the edgeclaims policy does not define: it would refuse everyone",
+                    hint="fix the name, or define it in [edgeclaims.roles] / "
+                    "[edgeclaims.permissions]",
+                    id="edgeclaims.E003",
+                )
+            )
+    return messages
+
+
+def _routed_views(patterns: Sequence[Any], prefix: str) -> Iterator[tuple[str, Any]]:
+    for pattern in patterns:
+        route = prefix + str(pattern.pattern)
+        if hasattr(pattern, "url_patterns"):  # include()
+            yield from _routed_views(pattern.url_patterns, route)
+        else:
+            yield route, pattern.callback
+
+
+def _requirement_of(view: Any) -> Requirement | None:
+    """The requirement of a decorated function view, or of a view class's mixin."""
+    from edgeclaims.contrib.django.mixins import IdentityRequiredMixin
+
+    requirement = getattr(view, "edgeclaims_requirement", None)
+    if isinstance(requirement, Requirement):
+        return requirement
+    view_class = getattr(view, "view_class", None)
+    if isinstance(view_class, type) and issubclass(view_class, IdentityRequiredMixin):
+        try:
+            return view_class().get_requirement()
+        except Exception:  # a view that decides per request is checked at first use
+            return None
+    return None

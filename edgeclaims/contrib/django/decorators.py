@@ -1,11 +1,11 @@
 """Decorators for function views: roles, permissions, or just a verified identity.
 
-    from edgeclaims.contrib.django.decorators import permission_required, roles_required
+    from edgeclaims.contrib.django.decorators import permissions_required, roles_required
 
     @roles_required("admin")
     def admin(request): ...
 
-    @permission_required("orders:read", "orders:write")
+    @permissions_required("orders:read", "orders:write")
     async def orders(request): ...
 
 Anonymous → 401 ``missing``; lacking → 403 ``forbidden``: the same
@@ -18,6 +18,7 @@ These are edgeclaims roles and permissions (``[edgeclaims.roles]``,
 from __future__ import annotations
 
 import functools
+import warnings
 from collections.abc import Callable
 from typing import Any, TypeVar, cast
 
@@ -32,7 +33,7 @@ from edgeclaims.logs import log_view_refusal
 
 __all__ = [
     "identity_required",
-    "permission_required",
+    "permissions_required",
     "refusal_for",
     "request_identity",
     "roles_required",
@@ -75,6 +76,7 @@ def _decorator(requirement: Requirement) -> Callable[[F], F]:
                     return refusal
                 return await view(request, *args, **kwargs)
 
+            async_view.edgeclaims_requirement = requirement  # type: ignore[attr-defined]
             return cast("F", functools.wraps(view)(async_view))
 
         def sync_view(request: HttpRequest, *args: Any, **kwargs: Any) -> Any:
@@ -83,6 +85,8 @@ def _decorator(requirement: Requirement) -> Callable[[F], F]:
                 return refusal
             return view(request, *args, **kwargs)
 
+        # Read by the system check, which looks for names the policy lacks.
+        sync_view.edgeclaims_requirement = requirement  # type: ignore[attr-defined]
         return cast("F", functools.wraps(view)(sync_view))
 
     return decorator
@@ -101,8 +105,21 @@ def roles_required(*roles: str, match: str = "all") -> Callable[[F], F]:
     return _decorator(Requirement.build(roles=roles, match=match, name="roles_required"))
 
 
-def permission_required(*permissions: str, match: str = "all") -> Callable[[F], F]:
+def permissions_required(*permissions: str, match: str = "all") -> Callable[[F], F]:
     """The view needs these edgeclaims permissions: 401 when anonymous, 403 when lacking."""
     return _decorator(
-        Requirement.build(permissions=permissions, match=match, name="permission_required")
+        Requirement.build(permissions=permissions, match=match, name="permissions_required")
     )
+
+
+_RENAMED = {"permission_required": "permissions_required"}
+
+
+def __getattr__(name: str) -> object:
+    # Plural like roles_required, and no clash with Django's own
+    # permission_required (model permissions): the old name still works, with a warning.
+    new = _RENAMED.get(name)
+    if new is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    warnings.warn(f"{__name__}.{name} is now {new}", DeprecationWarning, stacklevel=2)
+    return globals()[new]

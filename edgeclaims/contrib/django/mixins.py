@@ -10,6 +10,7 @@ Put the mixin first, before the view class. Works with async views too.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -26,7 +27,7 @@ if TYPE_CHECKING:
 else:
     _ViewBase = object
 
-__all__ = ["IdentityRequiredMixin", "PermissionRequiredMixin", "RolesRequiredMixin"]
+__all__ = ["IdentityRequiredMixin", "PermissionsRequiredMixin", "RolesRequiredMixin"]
 
 
 class IdentityRequiredMixin(_ViewBase):
@@ -71,10 +72,23 @@ class RolesRequiredMixin(IdentityRequiredMixin):
         return super().get_requirement()
 
 
-class PermissionRequiredMixin(IdentityRequiredMixin):
+class PermissionsRequiredMixin(IdentityRequiredMixin):
     """The view needs ``required_permissions`` (edgeclaims permissions, not Django's)."""
 
     def get_requirement(self) -> Requirement:
         if not self.required_permissions:
             raise ImproperlyConfigured(f"{type(self).__name__} needs required_permissions")
         return super().get_requirement()
+
+
+_RENAMED = {"PermissionRequiredMixin": "PermissionsRequiredMixin"}
+
+
+def __getattr__(name: str) -> object:
+    # Plural like roles_required, and no clash with Django's own
+    # permission_required (model permissions): the old name still works, with a warning.
+    new = _RENAMED.get(name)
+    if new is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    warnings.warn(f"{__name__}.{name} is now {new}", DeprecationWarning, stacklevel=2)
+    return globals()[new]

@@ -8,10 +8,10 @@ from django.views import View
 
 from edgeclaims.contrib.django.decorators import (
     identity_required,
-    permission_required,
+    permissions_required,
     roles_required,
 )
-from edgeclaims.contrib.django.mixins import PermissionRequiredMixin, RolesRequiredMixin
+from edgeclaims.contrib.django.mixins import PermissionsRequiredMixin, RolesRequiredMixin
 
 
 def echo(request: HttpRequest, *args: Any, **kwargs: Any) -> JsonResponse:
@@ -22,8 +22,8 @@ def echo(request: HttpRequest, *args: Any, **kwargs: Any) -> JsonResponse:
 
 roles_admin = roles_required("admin")(echo)
 any_role = roles_required("admin", "auditor", match="any")(echo)
-perm_read = permission_required("orders:read")(echo)
-perm_write = permission_required("orders:write")(echo)
+perm_read = permissions_required("orders:read")(echo)
+perm_write = permissions_required("orders:write")(echo)
 identity = identity_required(echo)
 
 
@@ -46,7 +46,7 @@ class AsyncAdminView(RolesRequiredMixin, View):
         return echo(request)
 
 
-class WriteView(PermissionRequiredMixin, View):
+class WriteView(PermissionsRequiredMixin, View):
     required_permissions = ("orders:write",)
 
     def get(self, request: HttpRequest) -> JsonResponse:
