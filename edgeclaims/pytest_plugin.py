@@ -1,10 +1,8 @@
-"""A pytest fixture for testing your own views behind edgeclaims.
+"""Pytest fixtures for testing your own views behind edgeclaims.
 
-Enable it in a ``conftest.py``::
-
-    pytest_plugins = ["edgeclaims.pytest_plugin"]
-
-then ask for ``edgeclaims_signer``: an :class:`~edgeclaims.testing.EdgeSigner`
+Installed with edgeclaims, the plugin is active in every pytest run (it is
+the ``pytest11`` entry point ``edgeclaims``; ``-p no:edgeclaims`` turns it
+off). Ask for ``edgeclaims_signer``: an :class:`~edgeclaims.testing.EdgeSigner`
 for the configuration ``EDGECLAIMS_CONFIG`` names (or override the
 ``edgeclaims_config`` fixture to return a mapping or a path).
 """
