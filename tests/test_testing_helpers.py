@@ -11,7 +11,7 @@ from edgeclaims.config import Config, load_config
 from edgeclaims.testing import EdgeSigner
 from edgeclaims.wsgi import EdgeClaimsMiddleware
 
-pytest_plugins = ["edgeclaims.pytest_plugin"]
+# The plugin is active through its pytest11 entry point (installed with edgeclaims).
 
 
 @pytest.fixture
