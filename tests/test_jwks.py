@@ -912,8 +912,11 @@ def test_client_repr_and_logs_hide_url_credentials() -> None:
 
 def _jwks_mapping(url: str) -> dict[str, object]:
     # No lower bound on the cache lifetime nor on refetching: with the real
-    # clock the middleware uses, every request refetches.
-    source = jws_config(keys=None, jwks_url=url, cache_ttl_min=0, min_refetch_interval=0)
+    # clock the middleware uses, every request refetches. No verified-token
+    # cache either: a repeated token would skip the key lookup altogether.
+    source = jws_config(
+        keys=None, jwks_url=url, cache_ttl_min=0, min_refetch_interval=0, cache_size=0
+    )
     return config_mapping(sources=[source])
 
 
