@@ -17,8 +17,6 @@ is both stricter and faster than ``jwt.decode``.
 
 from __future__ import annotations
 
-import base64
-import binascii
 import json
 import re
 from collections.abc import Mapping
@@ -27,6 +25,7 @@ from typing import Any, NamedTuple
 from edgeclaims.algorithms import JOSE_ALGORITHMS as ALGORITHMS
 from edgeclaims.algorithms import Algorithm as JOSEAlgorithm
 from edgeclaims.algorithms import SignKey
+from edgeclaims.encoding import b64url_check, b64url_decode, b64url_encode
 from edgeclaims.errors import MalformedHeader, TooLarge
 from edgeclaims.strict_json import decode_json_object
 
@@ -47,53 +46,6 @@ DEFAULT_MAX_TOKEN_BYTES = 16384
 
 _COMPACT = re.compile(r"[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*\.[A-Za-z0-9_-]*")
 _ALPHABET = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
-_TO_STANDARD = bytes.maketrans(b"-_", b"+/")
-# For a segment whose length is 2 or 3 mod 4, the low bits of the last
-# character that carry no data (4 or 2 of them) must be zero: otherwise two
-# different texts decode to the same bytes (Wycheproof "ModifiedUnusedBits").
-_UNUSED_BITS = {2: 0b1111, 3: 0b11}
-_VALUES = {char: value for value, char in enumerate(_ALPHABET)}
-_PADDING = {0: b"", 2: b"==", 3: b"="}
-
-
-# -- base64url and JSON ----------------------------------------------------------
-
-
-def b64url_encode(data: bytes) -> str:
-    """Unpadded base64url (RFC 7515 §2)."""
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
-
-
-def b64url_decode(segment: str) -> bytes:
-    """Decode unpadded, canonical base64url, or raise ``ValueError``."""
-    raw = segment.encode("ascii")  # UnicodeEncodeError is a ValueError
-    if raw.translate(None, _ALPHABET):
-        raise ValueError("not unpadded base64url")
-    return _decode_checked(raw)
-
-
-def _check_canonical(segment: bytes) -> int:
-    # The alphabet is already checked: refuse impossible lengths and
-    # non-canonical final characters. Returns the length mod 4.
-    remainder = len(segment) % 4
-    if remainder == 1:
-        raise ValueError("impossible base64url length")
-    if remainder and _VALUES[segment[-1]] & _UNUSED_BITS[remainder]:
-        raise ValueError("non-canonical base64url")
-    return remainder
-
-
-def _decode_checked(segment: bytes) -> bytes:
-    remainder = _check_canonical(segment)
-    # The alphabet is checked, so the standard decoder sees only its own
-    # alphabet and the padding we add: nothing for its leniency to skip.
-    try:
-        return binascii.a2b_base64(segment.translate(_TO_STANDARD) + _PADDING[remainder])
-    except binascii.Error:
-        raise ValueError("not base64url") from None
-
-
-# -- parsing -----------------------------------------------------------------------
 
 
 class CompactJWS(NamedTuple):
@@ -109,7 +61,7 @@ class CompactJWS(NamedTuple):
 
     def payload(self) -> bytes:
         """The decoded payload (the segment is already known to be canonical base64url)."""
-        return _decode_checked(self.payload_segment)
+        return b64url_decode(self.payload_segment)
 
 
 def looks_compact(text: str) -> bool:
@@ -117,24 +69,13 @@ def looks_compact(text: str) -> bool:
     return _COMPACT.fullmatch(text) is not None
 
 
-#: Distinct header texts remembered per cache (they repeat: same alg, kid, typ).
-HEADER_CACHE_SIZE = 64
-
-
-def parse_compact(
-    token: str,
-    *,
-    max_bytes: int = DEFAULT_MAX_TOKEN_BYTES,
-    header_cache: dict[bytes, Mapping[str, Any]] | None = None,
-) -> CompactJWS:
+def parse_compact(token: str, *, max_bytes: int = DEFAULT_MAX_TOKEN_BYTES) -> CompactJWS:
     """Split a compact JWS strictly; raise ``MalformedHeader`` or ``TooLarge``.
 
     Refused: anything but three dot-separated segments of the base64url
     alphabet (so padding, whitespace and the JSON serialization), a
     non-canonical segment, an empty header, or a header that is not a JSON
-    object with unique members. ``header_cache``, when given, maps header
-    segments already parsed (only valid ones, at most ``HEADER_CACHE_SIZE``)
-    to their members; the returned header is shared and must not be modified.
+    object with unique members.
     """
     if len(token) > max_bytes:
         raise TooLarge(f"the token exceeds {max_bytes} bytes")
@@ -149,21 +90,15 @@ def parse_compact(
     header_segment, payload_segment, signature_segment = raw.split(b".")
     if not header_segment:
         raise MalformedHeader("the token has no header")
-    header = header_cache.get(header_segment) if header_cache is not None else None
     try:
-        if header is None:
-            header_raw = _decode_checked(header_segment)
-        signature = _decode_checked(signature_segment)
+        header_raw = b64url_decode(header_segment)
+        signature = b64url_decode(signature_segment)
         # Checked now, decoded only once the signature verified: a bad
         # payload segment is malformed whatever the signature says.
-        _check_canonical(payload_segment)
+        b64url_check(payload_segment)
     except ValueError:
         raise MalformedHeader("a token segment is not canonical base64url") from None
-    if header is None:
-        header = decode_json_object(header_raw, "token header")
-        # Bounded, and filled only with headers that parsed: junk cannot grow it.
-        if header_cache is not None and len(header_cache) < HEADER_CACHE_SIZE:
-            header_cache[header_segment] = header
+    header = decode_json_object(header_raw, "token header")
     signing_input = raw[: len(header_segment) + 1 + len(payload_segment)]
     return CompactJWS(header, signing_input, payload_segment, signature)
 

@@ -15,7 +15,7 @@ from typing import Any
 
 from edgeclaims.errors import MalformedHeader
 
-__all__ = ["copy_json_object", "decode_json_object"]
+__all__ = ["decode_json_object"]
 
 
 def _unique_members(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
@@ -54,21 +54,3 @@ def decode_json_object(raw: bytes, what: str) -> dict[str, Any]:
     if not isinstance(value, dict):
         raise MalformedHeader(f"the {what} is not a JSON object")
     return value
-
-
-_CONTAINERS = (dict, list)
-
-
-def copy_json_object(value: dict[str, Any]) -> dict[str, Any]:
-    """A deep copy of a decoded JSON object, for handing out a cached one.
-
-    Objects and arrays are copied at every level, so no request can change
-    what a later one receives; strings, numbers and booleans are immutable.
-    """
-    return {k: _copy(v) if type(v) in _CONTAINERS else v for k, v in value.items()}
-
-
-def _copy(value: Any) -> Any:
-    if type(value) is dict:
-        return copy_json_object(value)
-    return [_copy(v) if type(v) in _CONTAINERS else v for v in value]

@@ -7,19 +7,26 @@ the signature base of RFC 9421 §2.5.
 
 from __future__ import annotations
 
+import functools
+import re
 from collections.abc import Callable, Sequence
 
 from edgeclaims import structured
-from edgeclaims.errors import BadSignature, MalformedHeader
+from edgeclaims.errors import BadSignature, MalformedHeader, UnsupportedComponent
 from edgeclaims.request import RequestView
 
 __all__ = [
     "DERIVED_COMPONENTS",
+    "HEADER_NAME",
     "KNOWN_PARAMETERS",
     "build_signature_base",
-    "plan_base",
+    "check_component",
+    "check_components",
     "signature_base",
 ]
+
+#: A lower-case field name (RFC 9110 token): how RFC 9421 names covered headers.
+HEADER_NAME = re.compile(r"[a-z0-9!#$%&'*+.^_`|~-]+")
 
 #: The signature parameters of the RFC 9421 registry (§6.3); others are refused.
 KNOWN_PARAMETERS = frozenset({"created", "expires", "nonce", "alg", "keyid", "tag"})
@@ -52,9 +59,30 @@ DERIVED_COMPONENTS: dict[str, Callable[[RequestView, str], str]] = {
 BaseStep = tuple[str, Callable[[RequestView, str], str] | None, str]
 
 
-def plan_base(components: Sequence[str]) -> tuple[BaseStep, ...]:
-    """Prepare the per-component work of a signature base once per component list."""
+@functools.lru_cache(maxsize=64)
+def check_components(components: tuple[str, ...]) -> tuple[BaseStep, ...]:
+    """Check covered component identifiers and plan their signature base lines.
+
+    Each must be a supported derived component or a lower-case header name,
+    and none may be covered twice (RFC 9421 §2.5). A pure function of the
+    list, cached: an edge covers the same few lists on every request.
+    """
+    seen: set[str] = set()
+    for name in components:
+        check_component(name, seen)
     return tuple((f'"{name}": ', DERIVED_COMPONENTS.get(name), name) for name in components)
+
+
+def check_component(name: str, seen: set[str]) -> None:
+    """One covered identifier, after those in ``seen`` (which it joins)."""
+    if name.startswith("@"):
+        if name not in DERIVED_COMPONENTS:
+            raise UnsupportedComponent("unsupported derived component")
+    elif not HEADER_NAME.fullmatch(name):
+        raise MalformedHeader("a covered header name is not a lower-case field name")
+    if name in seen:
+        raise MalformedHeader("a component is covered twice")  # RFC 9421 §2.5
+    seen.add(name)
 
 
 def _field_value(view: RequestView, name: str) -> str:
@@ -67,7 +95,7 @@ def _field_value(view: RequestView, name: str) -> str:
 def build_signature_base(
     view: RequestView, plan: tuple[BaseStep, ...], signature_params: str, path_form: str
 ) -> bytes:
-    """The RFC 9421 §2.5 signature base of ``view``, from ``plan_base(components)``.
+    """The RFC 9421 §2.5 signature base of ``view``, from ``check_components(components)``.
 
     ``signature_params`` is the ``@signature-params`` value: the inner list
     as the Signature-Input carried it when canonical, else re-serialized.
@@ -97,5 +125,5 @@ def signature_base(
 ) -> bytes:
     """The RFC 9421 §2.5 signature base of ``view`` for these covered components."""
     return build_signature_base(
-        view, plan_base(components), structured.serialize_inner_list(inner), path_form
+        view, check_components(tuple(components)), structured.serialize_inner_list(inner), path_form
     )
