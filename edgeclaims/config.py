@@ -127,6 +127,7 @@ def _load_file(path: Path, *, base: str) -> Config:
 def parse_config(data: Mapping[str, object], *, base_dir: Path) -> Config:
     """Validate the ``[edgeclaims]`` mapping and build the frozen tree."""
     from edgeclaims.rbac import compile_policy
+    from edgeclaims.rbac.policy import DEFAULT_ROLE_CACHE_SIZE
     from edgeclaims.sources import parse_source_config
 
     top = Table(data, "")
@@ -160,6 +161,7 @@ def parse_config(data: Mapping[str, object], *, base_dir: Path) -> Config:
         default_route=top.raw("default_route", "authenticated" if require_identity else "public"),
         default_route_path="default_route",
         public_paths=public_paths,
+        cache_size=top.int("role_cache_size", DEFAULT_ROLE_CACHE_SIZE, minimum=1),
     )
     top.refuse_unknown()
     return Config(

@@ -25,13 +25,13 @@ import time
 import traceback
 import urllib.error
 import urllib.request
-from collections import OrderedDict
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 from ipaddress import ip_address
 from typing import Any
 from urllib.parse import urlsplit
 
+from edgeclaims.caches import BoundedCache
 from edgeclaims.errors import ConfigurationError, KeySourceUnavailable, UnknownKey
 from edgeclaims.jwks import JWKSError, _select, parse_jwks
 from edgeclaims.keys import Key
@@ -154,10 +154,9 @@ class JWKSClient:
         self._last_attempt: float | None = None
         # kid → until when it is known to be unknown: the moment the next
         # fetch may happen, so a rotated-in kid is never hidden longer than
-        # the rate limit itself hides it. Bounded, least recently added first out.
-        self._unknown: OrderedDict[str, float] = OrderedDict()
-        self._unknown_size = negative_cache_size
-        self._unknown_lock = threading.Lock()
+        # the rate limit itself hides it. Bounded: a flood of random kids
+        # pushes out only other unknown kids.
+        self._unknown: BoundedCache[str, float] = BoundedCache(negative_cache_size)
 
     def __repr__(self) -> str:
         return f"JWKSClient({self.display_url!r})"
@@ -241,19 +240,14 @@ class JWKSClient:
         return self._fetch_lock.locked() or self._may_attempt(now)
 
     def _known_unknown(self, kid: str, now: float) -> bool:
-        with self._unknown_lock:
-            until = self._unknown.get(kid)
-            return until is not None and now < until
+        until = self._unknown.get(kid, now)
+        return until is not None and now < until
 
     def _remember_unknown(self, kid: str, now: float) -> None:
         until = (self._last_attempt if self._last_attempt is not None else now) + (
             self.min_refetch_interval
         )
-        with self._unknown_lock:
-            self._unknown[kid] = until
-            self._unknown.move_to_end(kid)
-            if len(self._unknown) > self._unknown_size:
-                self._unknown.popitem(last=False)
+        self._unknown.put(kid, until, until)
 
     def _may_attempt(self, now: float) -> bool:
         if self._last_attempt is None:
@@ -332,8 +326,7 @@ class JWKSClient:
             logger.warning("edgeclaims: JWKS %s: ignored %s", self.display_url, problem)
         ttl = min(max(ttl_hint, self.cache_ttl_min), self.cache_ttl_max)
         self._state = _Snapshot(dict(key_set.keys), now + ttl, now + ttl + self.max_stale)
-        with self._unknown_lock:
-            self._unknown.clear()
+        self._unknown.clear()
         return True
 
     def _download(self) -> tuple[bytes, float]:

@@ -3,15 +3,17 @@
 Every distinct rule gets a bit (bit 0 is ``authenticated``, always set for a
 verified identity); a nested ``any``/``all`` group gets a bit after its
 members'. :class:`RuleMatcher` resolves each distinct claim path once per
-request and looks each value's text up in that path's table: the literal
-patterns, plus every text a glob was once tried on, with the bits of the
-rules it satisfies. Roles are then integer tests on the result (``policy``).
+request and looks each value's text up in that path's table of literal
+patterns; a text outside it is tried against the globs once and its bits
+kept in a :class:`~edgeclaims.caches.BoundedCache` (``role_cache_size``).
+Roles are then integer tests on the result (``policy``).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 
+from edgeclaims.caches import BoundedCache
 from edgeclaims.rbac.matching import (
     ABSENT,
     compile_glob,
@@ -22,22 +24,16 @@ from edgeclaims.rbac.matching import (
 )
 from edgeclaims.rbac.rules import Authenticated, ClaimRule, Condition, Group
 
-__all__ = ["MEMO_LIMIT", "RuleCompiler", "RuleMatcher"]
-
-# The memos (claim text → matched rules per claim path, here; matched rules →
-# roles and roles → permissions in ``policy``) hold what traffic repeats:
-# group names, role sets. The cap bounds memory whatever claims arrive; past
-# it, results are computed and not kept.
-MEMO_LIMIT = 2048
+__all__ = ["RuleCompiler", "RuleMatcher"]
 
 _SCALARS = frozenset({bool, int, float, type(None)})
 _Globs = tuple[tuple[Callable[[str], bool], int], ...]
-# One distinct claim path: (first claim name, the rest of the path, memo,
-# learns, globs). The memo maps a value's text to the bits of the rules that
-# text satisfies; it starts with the literal patterns. `learns`: texts outside
-# the memo may still match (a glob, or a pattern a boolean, number or null
-# spells), so they are worked out once and remembered.
-_Scan = tuple[str, tuple[str, ...], dict[str, int], bool, _Globs]
+# One distinct claim path: (first claim name, the rest of the path, literals,
+# learned, globs). `literals` maps each literal pattern's text to the bits of
+# the rules it satisfies (fixed at start-up). `learned` is None when no text
+# outside them can match; otherwise one may (a glob, or a pattern a boolean,
+# number or null spells), so it is worked out once and kept there.
+_Scan = tuple[str, tuple[str, ...], dict[str, int], BoundedCache[str, int] | None, _Globs]
 
 
 class RuleMatcher:
@@ -58,7 +54,7 @@ class RuleMatcher:
         if not is_object(claims):
             return matched
         get = claims.get
-        for first, rest, memo, learns, globs in self.scans:
+        for first, rest, literals, learned, globs in self.scans:
             value = get(first, ABSENT)
             if value is ABSENT:
                 continue
@@ -71,21 +67,21 @@ class RuleMatcher:
                     value = leaf_values(value, rest)
             # Fast paths for the usual shapes: one string, a list of strings.
             if type(value) is str:
-                bits = memo.get(value)
+                bits = literals.get(value)
                 if bits is None:
-                    bits = _learn(memo, value, globs) if learns else 0
+                    bits = _learned(learned, value, globs) if learned is not None else 0
                 matched |= bits
                 continue
             if type(value) is list:
                 # One look-up per value. A text never seen (KeyError) or an
                 # object among the values (TypeError) takes the general path.
                 try:
-                    if learns:
+                    if learned is not None:
                         for item in value:
-                            matched |= memo[item]
+                            matched |= literals[item]
                     else:
                         for item in value:
-                            matched |= memo.get(item, 0)
+                            matched |= literals.get(item, 0)
                     continue
                 except (KeyError, TypeError):
                     pass
@@ -93,9 +89,9 @@ class RuleMatcher:
             for leaf in leaves:
                 text = scalar_text(leaf)
                 if text is not None:
-                    bits = memo.get(text)
+                    bits = literals.get(text)
                     if bits is None:
-                        bits = _learn(memo, text, globs) if learns else 0
+                        bits = _learned(learned, text, globs) if learned is not None else 0
                     matched |= bits
         for bit, is_any, mask in self.groups:
             if (matched & mask) if is_any else (matched & mask == mask):
@@ -138,8 +134,8 @@ class RuleCompiler:
         self.count += 1
         return bit
 
-    def build(self) -> RuleMatcher:
-        """The matcher for every rule numbered so far."""
+    def build(self, cache_size: int) -> RuleMatcher:
+        """The matcher for every rule so far; ``cache_size`` bounds each learned table."""
         scans = []
         for path, rules in self.paths.items():
             globs = tuple(
@@ -147,13 +143,16 @@ class RuleCompiler:
                 for rule in rules
                 if rule.op == "glob"
             )
-            memo: dict[str, int] = {}
+            literals: dict[str, int] = {}
             for rule in rules:
                 if rule.op == "equals":
                     text = rule.pattern
-                    memo[text] = memo.get(text, 0) | self.rules[rule] | _glob_bits(text, globs)
-            learns = bool(globs) or any(_scalar_spelling(text) for text in memo)
-            scans.append((path[0], path[1:], memo, learns, globs))
+                    literals[text] = (
+                        literals.get(text, 0) | self.rules[rule] | _glob_bits(text, globs)
+                    )
+            learns = bool(globs) or any(_scalar_spelling(text) for text in literals)
+            learned = BoundedCache[str, int](cache_size) if learns else None
+            scans.append((path[0], path[1:], literals, learned, globs))
         return RuleMatcher(tuple(scans), tuple(self.groups))
 
 
@@ -176,9 +175,10 @@ def _glob_bits(text: str, globs: _Globs) -> int:
     return found
 
 
-def _learn(memo: dict[str, int], text: str, globs: _Globs) -> int:
-    """The bits of a text not in the memo, remembered while the memo has room."""
-    bits = _glob_bits(text, globs)
-    if len(memo) < MEMO_LIMIT:
-        memo[text] = bits
+def _learned(learned: BoundedCache[str, int], text: str, globs: _Globs) -> int:
+    """The bits of a text outside the literals: worked out once, then kept (bounded)."""
+    bits = learned.get(text)
+    if bits is None:
+        bits = _glob_bits(text, globs)
+        learned.put(text, bits)
     return bits

@@ -15,8 +15,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
+from edgeclaims.caches import BoundedCache
 from edgeclaims.errors import AmbiguousRequest, ConfigurationError
-from edgeclaims.rbac.bits import MEMO_LIMIT, RuleCompiler, RuleMatcher
+from edgeclaims.rbac.bits import RuleCompiler
 from edgeclaims.rbac.explain import Explanation, explain_roles
 from edgeclaims.rbac.matching import compile_glob, is_object
 from edgeclaims.rbac.routes import (
@@ -42,6 +43,9 @@ EXPORT_FORMAT = "edgeclaims-policy"
 #: Bumped whenever the document or its meaning changes; evaluators refuse other versions.
 #: 2: requests with no single reading are refused; GET routes list HEAD too.
 EXPORT_VERSION = 2
+
+#: Entries of each role cache (``role_cache_size``): distinct role sets and claim texts.
+DEFAULT_ROLE_CACHE_SIZE = 2048
 
 Outcome = Literal["allow", "unauthenticated", "forbidden", "ambiguous_request"]
 
@@ -71,6 +75,7 @@ def compile_policy(
     default_route: object,
     default_route_path: str = "default_route",
     public_paths: Sequence[str] = (),
+    cache_size: int = DEFAULT_ROLE_CACHE_SIZE,
 ) -> Policy:
     """Read ``roles``, ``permissions`` and ``routes`` and compile them, once, at start-up.
 
@@ -96,7 +101,7 @@ def compile_policy(
     default = parse_requirement(
         default_route, default_route_path, route=None, roles=specs, permissions=known
     )
-    return Policy(specs, granted, compiled, tuple(public), default)
+    return Policy(specs, granted, compiled, tuple(public), default, cache_size=cache_size)
 
 
 def _parse_permissions(table: Table, specs: Mapping[str, RoleSpec]) -> dict[str, frozenset[str]]:
@@ -118,10 +123,11 @@ def _parse_permissions(table: Table, specs: Mapping[str, RoleSpec]) -> dict[str,
 
 
 class Policy:
-    """Roles, permissions and routes, compiled once; immutable.
+    """Roles, permissions and routes, compiled once by :func:`compile_policy`.
 
     ``roles_for`` and ``requirement_for`` are on every request's path and
-    only evaluate what ``compile_policy`` prepared.
+    only evaluate what was prepared here. Roles and permissions found for a
+    set of matched rules are kept in bounded caches (``role_cache_size``).
     """
 
     __slots__ = (
@@ -129,37 +135,19 @@ class Policy:
         "_default",
         "_expanded",
         "_matcher",
-        "_permission_memo",
+        "_permission_cache",
         "_permissions",
         "_public",
         "_role_by_bit",
-        "_role_memo",
+        "_role_cache",
         "_routes",
         "_specs",
         "_tests",
+        "cache_size",
         "permission_names",
         "role_name_set",
         "role_names",
     )
-
-    #: Every configured role, in declaration order.
-    role_names: tuple[str, ...]
-    #: The same, as a set (for membership checks).
-    role_name_set: frozenset[str]
-    #: Every permission some role carries.
-    permission_names: frozenset[str]
-    _specs: dict[str, RoleSpec]
-    _closures: dict[str, tuple[str, ...]]
-    _permissions: dict[str, frozenset[str]]
-    _role_by_bit: dict[int, str]
-    _expanded: dict[str, frozenset[str]]
-    _tests: tuple[tuple[int, int, int], ...]
-    _matcher: RuleMatcher
-    _routes: tuple[Route, ...]
-    _public: tuple[Route, ...]
-    _default: RouteRequirement
-    _role_memo: dict[int, frozenset[str]]
-    _permission_memo: dict[frozenset[str], frozenset[str]]
 
     def __init__(
         self,
@@ -168,9 +156,10 @@ class Policy:
         routes: tuple[Route, ...],
         public: tuple[Route, ...],
         default: RouteRequirement,
+        *,
+        cache_size: int = DEFAULT_ROLE_CACHE_SIZE,
     ) -> None:
         # Use compile_policy(); this constructor trusts its arguments.
-        setter = object.__setattr__
         closures = include_closure(specs)
         names = tuple(specs)
         index = {name: i for i, name in enumerate(names)}
@@ -183,29 +172,32 @@ class Policy:
             any_mask = bits.mask(spec.any) if spec.any is not None else 0
             all_mask = bits.mask(spec.all) if spec.all is not None else 0
             tests.append((any_mask, all_mask, grant))
-        setter(self, "role_names", names)
-        setter(self, "role_name_set", frozenset(names))
-        setter(self, "permission_names", frozenset(p for s in permissions.values() for p in s))
-        setter(self, "_specs", dict(specs))
-        setter(self, "_closures", closures)
-        setter(self, "_permissions", dict(permissions))
-        setter(self, "_role_by_bit", {1 << i: name for i, name in enumerate(names)})
+        #: Every configured role, in declaration order.
+        self.role_names: tuple[str, ...] = names
+        #: The same, as a set (for membership checks).
+        self.role_name_set = frozenset(names)
+        #: Every permission some role carries.
+        self.permission_names = frozenset(p for s in permissions.values() for p in s)
+        self.cache_size = cache_size
+        self._specs = dict(specs)
+        self._closures = closures
+        self._permissions = dict(permissions)
+        self._role_by_bit = {1 << i: name for i, name in enumerate(names)}
         # Each role's permissions together with those of every role it includes.
-        expanded = {
+        self._expanded = {
             name: frozenset(p for r in closures[name] for p in permissions.get(r, ()))
             for name in names
         }
-        setter(self, "_expanded", expanded)
-        setter(self, "_tests", tuple(tests))
-        setter(self, "_matcher", bits.build())
-        setter(self, "_routes", routes)
-        setter(self, "_public", public)
-        setter(self, "_default", default)
-        setter(self, "_role_memo", {})
-        setter(self, "_permission_memo", {})
-
-    def __setattr__(self, name: str, value: object) -> None:
-        raise AttributeError(f"Policy is immutable (cannot set {name})")
+        self._tests = tuple(tests)
+        self._matcher = bits.build(cache_size)
+        self._routes = routes
+        self._public = public
+        self._default = default
+        # Keyed by matched rules and by role sets: what traffic repeats.
+        self._role_cache: BoundedCache[int, frozenset[str]] = BoundedCache(cache_size)
+        self._permission_cache: BoundedCache[frozenset[str], frozenset[str]] = BoundedCache(
+            cache_size
+        )
 
     def __repr__(self) -> str:
         return f"Policy(roles={len(self.role_names)}, routes={len(self._routes)})"
@@ -221,8 +213,7 @@ class Policy:
         """
         matched = self._matcher.match(claims)
         # Keyed by the matched rules: the same rules always grant the same roles.
-        memo: dict[int, frozenset[str]] = self._role_memo
-        roles = memo.get(matched)
+        roles = self._role_cache.get(matched)
         if roles is None:
             granted = 0
             for any_mask, all_mask, grant in self._tests:
@@ -235,19 +226,16 @@ class Policy:
                 found.append(by_bit[lowest])
                 granted ^= lowest
             roles = frozenset(found)
-            if len(memo) < MEMO_LIMIT:
-                memo[matched] = roles
+            self._role_cache.put(matched, roles)
         return roles
 
     def permissions_for(self, roles: frozenset[str]) -> frozenset[str]:
         """Every permission of these roles and of the roles they include."""
-        memo: dict[frozenset[str], frozenset[str]] = self._permission_memo
-        found = memo.get(roles)
+        found = self._permission_cache.get(roles)
         if found is None:
             expanded = self._expanded
             found = frozenset(p for role in roles if role in expanded for p in expanded[role])
-            if len(memo) < MEMO_LIMIT:
-                memo[frozenset(roles)] = found
+            self._permission_cache.put(frozenset(roles), found)
         return found
 
     def overage(self, claims: Mapping[str, object]) -> tuple[str, ...]:
@@ -317,7 +305,12 @@ class Policy:
             requirement = RouteRequirement("public", route=path)
             added.append(Route(None, path, path.__eq__, requirement))
         return Policy(
-            self._specs, self._permissions, (*added, *self._routes), self._public, self._default
+            self._specs,
+            self._permissions,
+            (*added, *self._routes),
+            self._public,
+            self._default,
+            cache_size=self.cache_size,
         )
 
     def decide(self, claims: Mapping[str, object] | None, method: str, path: str) -> Decision:

@@ -71,7 +71,9 @@ JWKS URL settings (only with ``jwks_url``; see :class:`edgeclaims.jwks_client.JW
     ``max_stale`` (3600 s of last-known-good keys past their lifetime when
     the endpoint fails), ``cache_ttl_min``/``cache_ttl_max`` (60 s / 86400 s
     bounds on ``Cache-Control: max-age``), ``timeout`` (3 s), ``prefetch``
-    (``true``: fetch at start-up; a failure is logged, not fatal).
+    (``true``: fetch at start-up; a failure is logged, not fatal),
+    ``negative_cache_size`` (1024 kids remembered as unknown until the next
+    fetch may happen).
 
 **Security**: whoever holds a configured key (or controls the JWKS URL) can
 assert any identity; keep the URL https and pinned in configuration.
@@ -413,6 +415,7 @@ _URL_ONLY = (
     "cache_ttl_max",
     "timeout",
     "prefetch",
+    "negative_cache_size",
 )
 
 
@@ -560,6 +563,7 @@ def _jwks_client(table: Table, algorithms: frozenset[str] | None) -> JWKSClient:
         cache_ttl_max=cache_ttl_max,
         min_refetch_interval=table.number("min_refetch_interval", 60.0, minimum=0.0),
         max_stale=table.number("max_stale", 3600.0, minimum=0.0),
+        negative_cache_size=table.int("negative_cache_size", 1024, minimum=1),
         where=where,
     )
     if table.bool("prefetch", False) and not client.refresh():
