@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import math
 import sys
-from types import MappingProxyType
 from typing import Any
 
 import pytest
@@ -14,7 +13,7 @@ from hypothesis import strategies as st
 from test_rbac_conformance import POLICY as CONFORMANCE_POLICY
 
 from edgeclaims.errors import ConfigurationError
-from edgeclaims.identity import freeze_claims
+from edgeclaims.identity import ClaimsView, freeze_claims
 from edgeclaims.rbac import Policy, RouteRequirement, ambiguity, compile_policy
 from edgeclaims.rbac.matching import scalar_text
 from edgeclaims.settings import Table
@@ -102,7 +101,7 @@ def test_read_only_claims_give_the_same_roles() -> None:
     }
     policy = spec_policy()
     frozen = freeze_claims(claims)
-    assert isinstance(frozen, MappingProxyType)
+    assert isinstance(frozen, ClaimsView)
     assert (
         policy.roles_for(frozen)
         == policy.roles_for(claims)

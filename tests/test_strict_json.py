@@ -46,3 +46,21 @@ def test_refused(text: str) -> None:
 def test_invalid_utf8_is_refused() -> None:
     with pytest.raises(MalformedHeader):
         decode_json_object(b'{"a":"\xff"}', "claims")
+
+
+@pytest.mark.parametrize("depth", [32, 33, 600])
+def test_nesting_is_bounded(depth: int) -> None:
+    """Claims a reader would need a deep stack for are refused (found by tests/test_never_500.py)."""
+    from edgeclaims.strict_json import MAX_DEPTH
+
+    text = '{"a":' + "[" * (depth - 1) + "]" * (depth - 1) + "}"
+    if depth <= MAX_DEPTH:
+        assert decode_json_object(text.encode(), "claims") == json.loads(text)
+    else:
+        with pytest.raises(MalformedHeader, match=f"nests deeper than {MAX_DEPTH} levels"):
+            decode_json_object(text.encode(), "claims")
+
+
+def test_brackets_inside_strings_are_not_nesting() -> None:
+    text = json.dumps({"note": "[" * 100, "groups": ["a", "b"]})
+    assert decode_json_object(text.encode(), "claims")["note"] == "[" * 100
