@@ -31,7 +31,8 @@ from edgeclaims.errors import (
     VerificationError,
 )
 from edgeclaims.identity import Identity
-from edgeclaims.logs import log_decision
+from edgeclaims.logs import log_outcome
+from edgeclaims.rbac import RouteRequirement
 from edgeclaims.replay import ReplayStore, build_replay_store
 from edgeclaims.request import RequestView
 from edgeclaims.sources import Assertion, Source, Trace
@@ -63,11 +64,6 @@ class Outcome(NamedTuple):
     def code(self) -> str | None:
         error = self.refusal or self.observed
         return error.code if error else None
-
-
-#: A verified assertion waiting for its replay check: (source, assertion,
-#: route requirement). A plain tuple: this is every request's path.
-_Pending = tuple[Source, Assertion, Any]
 
 
 class Engine:
@@ -110,31 +106,31 @@ class Engine:
         )
 
     # -- deciding -------------------------------------------------------------
+    #
+    # One straight line, twice: requirement → source → verification →
+    # replay → authorization, every refusal raised and turned into an
+    # outcome by the one `except`. `adecide` differs only where it awaits.
 
     def decide(self, view: RequestView, trace: Trace | None = None) -> Outcome:
         """Decide on a request, synchronously; ``trace`` is told each step (CLI)."""
-        step = self._verify(view, trace)
-        if isinstance(step, Outcome):
-            return self._log(view, step)
-        first: bool | VerificationError = True
-        ticket = step[1].replay
-        if ticket is not None and self.replay is not None:
-            try:
-                first = self.replay.check_and_record(
-                    step[0].name, ticket.key_id, ticket.nonce, ticket.ttl
-                )
-            except ReplayStoreUnavailable as exc:
-                first = exc
-            if trace:
-                said = (
-                    "unavailable"
-                    if isinstance(first, VerificationError)
-                    else "first sighting"
-                    if first
-                    else "seen before"
-                )
-                trace("replay", f"{self.replay.name} store: {said}")
-        return self._log(view, self._finish(step, first))
+        source: Source | None = None
+        assertion: Assertion | None = None
+        try:
+            requirement = self._requirement(view, trace)
+            source = self._source(view, requirement, trace)
+            if source is not None:
+                assertion = self._verify(source, view, trace)
+                ticket = assertion.replay
+                if ticket is not None and self.replay is not None:
+                    try:
+                        first: object = self.replay.check_and_record(source.name, *ticket)
+                    except ReplayStoreUnavailable as exc:
+                        first = exc
+                    self._judge_replay(first, trace)
+            outcome = self._authorize(requirement, source, assertion)
+        except VerificationError as error:
+            outcome = self._refused(error, source, assertion)
+        return log_outcome(view, outcome, self.config.request_id_header)
 
     async def adecide(self, view: RequestView) -> Outcome:
         """Decide on a request without blocking the event loop on I/O.
@@ -142,25 +138,31 @@ class Engine:
         Sources that may need network I/O before verifying (a JWKS URL)
         fetch in a worker thread first; the replay store is awaited.
         """
-        if self._preparing:
-            source = self._select_source(view)
-            if source is not None and source in self._preparing:
-                await source.aprepare(view)  # type: ignore[attr-defined]
-        step = self._verify(view)
-        if isinstance(step, Outcome):
-            return self._log(view, step)
-        first: bool | VerificationError = True
-        ticket = step[1].replay
-        if ticket is not None and self.replay is not None:
-            try:
-                first = await self.replay.acheck_and_record(
-                    step[0].name, ticket.key_id, ticket.nonce, ticket.ttl
-                )
-            except ReplayStoreUnavailable as exc:
-                first = exc
-        return self._log(view, self._finish(step, first))
+        source: Source | None = None
+        assertion: Assertion | None = None
+        try:
+            requirement = self._requirement(view)
+            source = self._source(view, requirement)
+            if source is not None:
+                if source in self._preparing:
+                    await source.aprepare(view)  # type: ignore[attr-defined]
+                assertion = self._verify(source, view)
+                ticket = assertion.replay
+                if ticket is not None and self.replay is not None:
+                    try:
+                        first: object = await self.replay.acheck_and_record(source.name, *ticket)
+                    except ReplayStoreUnavailable as exc:
+                        first = exc
+                    self._judge_replay(first)
+            outcome = self._authorize(requirement, source, assertion)
+        except VerificationError as error:
+            outcome = self._refused(error, source, assertion)
+        return log_outcome(view, outcome, self.config.request_id_header)
 
-    def _verify(self, view: RequestView, trace: Trace | None = None) -> Outcome | _Pending:
+    # -- the steps ---------------------------------------------------------------
+
+    def _requirement(self, view: RequestView, trace: Trace | None = None) -> RouteRequirement:
+        """What the route needs; refuses a request that cannot be trusted as it stands."""
         try:
             requirement = self.policy.requirement_for(
                 view.method, view.route_path, view.mounted_path
@@ -170,26 +172,34 @@ class Engine:
             # falls under depends on who reads it.
             if trace:
                 trace("route", f"{view.method!r} {view.route_path!r} → {exc.detail}")
-            return self._refuse(exc)
-        public = requirement.kind == "public"
+            raise
         if trace:
             matched = requirement.route or "default"
             trace("route", f"{view.method} {view.route_path} → {requirement.kind} ({matched})")
         if view.problem is not None:
-            return self._refuse(view.problem)
-        if self._peers and not public and not self._peer_trusted(view.peer):
-            return self._refuse(UntrustedPeer("the peer address is not a trusted edge"))
-        source = self._select_source(view)
-        if source is None:
-            if public:
-                return Outcome(identity=None)
-            return self._refuse(MissingIdentity("no identity header"))
-        if trace:
-            trace("source", f"{source.name} ({source.type})")
+            raise view.problem
+        if self._peers and requirement.kind != "public" and not self._peer_trusted(view.peer):
+            raise UntrustedPeer("the peer address is not a trusted edge")
+        return requirement
+
+    def _source(
+        self, view: RequestView, requirement: RouteRequirement, trace: Trace | None = None
+    ) -> Source | None:
+        """The source whose header arrived; None for an anonymous request on a public route."""
+        for source, triggers in self._triggers:
+            if view.present(triggers):
+                if trace:
+                    trace("source", f"{source.name} ({source.type})")
+                return source
+        if requirement.kind == "public":
+            return None
+        raise MissingIdentity("no identity header")
+
+    def _verify(self, source: Source, view: RequestView, trace: Trace | None = None) -> Assertion:
         try:
             assertion = source.verify(view, self.clock(), trace)
-        except VerificationError as exc:
-            return self._refuse(exc, source=source.name)
+        except VerificationError:
+            raise
         except Exception as exc:
             # A bug or an input nobody foresaw: refuse (fail closed). Log where
             # it happened but not the message, which may quote request data.
@@ -201,21 +211,43 @@ class Engine:
                 frame.filename,
                 frame.lineno,
             )
-            return self._refuse(MalformedHeader("the identity header could not be processed"))
-        return source, assertion, requirement
-
-    def _finish(self, step: _Pending, first: bool | VerificationError) -> Outcome:
-        source, assertion, requirement = step
+            raise MalformedHeader("the identity header could not be processed") from None
         if assertion.subject is None:  # a source that named no one: fail closed
-            return self._refuse(IncompleteClaims("no subject"), source=source.name)
-        if first is not True:
-            refusal = self._replay_refusal(first)
-            if refusal is not None:
-                return self._refuse(refusal, source=source.name, key_id=assertion.key_id)
-        claims = assertion.claims
+            raise IncompleteClaims("no subject")
+        return assertion
+
+    def _judge_replay(self, first: object, trace: Trace | None = None) -> None:
+        """Act on the replay store's answer: any truthy value is a first sighting.
+
+        A store may answer 0 or None for "seen before": every falsy answer is
+        a replay. ``first`` is the error itself when the store could not answer.
+        """
+        if trace and self.replay is not None:
+            said = (
+                "unavailable"
+                if isinstance(first, VerificationError)
+                else ("first sighting" if first else "seen before")
+            )
+            trace("replay", f"{self.replay.name} store: {said}")
+        if isinstance(first, VerificationError):
+            if self.config.replay.on_error != "allow":
+                raise first
+            logger.error(
+                "edgeclaims: replay store unavailable, request ALLOWED without replay check "
+                "(replay.on_error = 'allow')"
+            )
+        elif not first:
+            raise Replayed("this signature was already used")
+
+    def _authorize(
+        self, requirement: RouteRequirement, source: Source | None, assertion: Assertion | None
+    ) -> Outcome:
+        """The identity with its roles, and whether the route lets it through."""
+        if source is None or assertion is None:
+            return Outcome(identity=None)
         policy = self.policy
-        roles = policy.roles_for(claims)
-        permissions = policy.permissions_for(roles)
+        claims = assertion.claims
+        grant = policy.grant(requirement, claims)
         overage = policy.overage(claims)
         if overage:
             logger.warning(
@@ -224,90 +256,34 @@ class Engine:
                 ", ".join(overage),
             )
         identity = Identity(
-            assertion.subject,
+            assertion.subject or "",
             claims,
-            roles,
-            permissions,
+            grant.roles,
+            grant.permissions,
             source.name,
             assertion.key_id,
             known_roles=policy.role_name_set,
             known_permissions=policy.permission_names,
         )
-        if requirement.kind != "public" and not requirement.allows(roles, permissions):
-            refusal = Forbidden("the identity lacks a role or permission this route requires")
-            if self.monitor:
-                return Outcome(identity, None, refusal, source.name, assertion.key_id)
-            return Outcome(identity, refusal, None, source.name, assertion.key_id)
-        return Outcome(identity, None, None, source.name, assertion.key_id)
-
-    def _replay_refusal(self, first: bool | VerificationError) -> VerificationError | None:
-        """Why the replay check refuses a request; None when it may go on.
-
-        ``first`` is the store's answer (any truthy value: first sighting) or
-        the error that kept the store from answering.
-        """
-        if isinstance(first, VerificationError):
-            if self.config.replay.on_error != "allow":
-                return first
-            logger.error(
-                "edgeclaims: replay store unavailable, request ALLOWED without replay check "
-                "(replay.on_error = 'allow')"
-            )
-            return None
-        if not first:  # a store may answer 0 or None for "seen before": all falsy is a replay
-            return Replayed("this signature was already used")
-        return None
-
-    def _refuse(
-        self, error: VerificationError, *, source: str | None = None, key_id: str | None = None
-    ) -> Outcome:
+        if grant.allowed:
+            return Outcome(identity, None, None, source.name, assertion.key_id)
+        refusal = Forbidden("the identity lacks a role or permission this route requires")
         if self.monitor:
-            return Outcome(None, None, error, source, key_id)
-        return Outcome(None, error, None, source, key_id)
+            return Outcome(identity, None, refusal, source.name, assertion.key_id)
+        return Outcome(identity, refusal, None, source.name, assertion.key_id)
 
-    def _select_source(self, view: RequestView) -> Source | None:
-        for source, triggers in self._triggers:
-            if view.present(triggers):
-                return source
-        return None
+    def _refused(
+        self, error: VerificationError, source: Source | None, assertion: Assertion | None
+    ) -> Outcome:
+        name = source.name if source is not None else None
+        key_id = assertion.key_id if assertion is not None else None
+        if self.monitor:
+            return Outcome(None, None, error, name, key_id)
+        return Outcome(None, error, None, name, key_id)
 
     def _peer_trusted(self, peer: str | None) -> bool:
         address = _peer_address(peer)
         return address is not None and any(address in network for network in self._peers)
-
-    # -- decision log ------------------------------------------------------------
-
-    def _log(self, view: RequestView, outcome: Outcome) -> Outcome:
-        level = logging.WARNING if outcome.refusal or outcome.observed else logging.INFO
-        if not logger.isEnabledFor(level):
-            return outcome
-        if outcome.refusal:
-            verdict = "refused"
-        elif outcome.observed:
-            verdict = "monitored"
-        else:
-            verdict = "accepted" if outcome.identity else "anonymous"
-        record = {
-            "outcome": verdict,
-            "code": outcome.code,
-            "source": outcome.source,
-            "key_id": outcome.key_id,
-            # Subject only once verified; never other claim values.
-            "subject": outcome.identity.subject if outcome.identity else None,
-            "method": view.method,
-            "path": view.route_path,
-            "request_id": self._request_id(view),
-        }
-        log_decision(level, record)
-        return outcome
-
-    def _request_id(self, view: RequestView) -> str | None:
-        name = self.config.request_id_header
-        if not name:
-            return None
-        values = view.header_values(name.lower())
-        # Bounded: the id is the edge's, but a client could send one too.
-        return values[0][:128] if values else None
 
 
 def _peer_address(peer: str | None) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:

@@ -42,12 +42,15 @@ from edgeclaims.identity import Identity
 if TYPE_CHECKING:
     from prometheus_client import CollectorRegistry, Counter
 
+    from edgeclaims.engine import Outcome
+    from edgeclaims.request import RequestView
+
 __all__ = [
     "DECISION_FIELDS",
     "DecisionCounter",
     "JSONFormatter",
     "install_metrics",
-    "log_decision",
+    "log_outcome",
     "log_view_refusal",
 ]
 
@@ -125,8 +128,37 @@ def printable(value: object) -> str:
     return text.encode("unicode_escape").decode("ascii")
 
 
-def log_decision(level: int, record: Mapping[str, object]) -> None:
-    """Write the engine's one record for a decision (fields: :data:`DECISION_FIELDS`)."""
+def log_outcome(view: RequestView, outcome: Outcome, request_id_header: str | None) -> Outcome:
+    """Write the engine's one record for a decision (fields: :data:`DECISION_FIELDS`).
+
+    Returns ``outcome``, so the engine ends on it. Nothing is built when the
+    logger would drop the record.
+    """
+    level = logging.WARNING if outcome.refusal or outcome.observed else logging.INFO
+    if not logger.isEnabledFor(level):
+        return outcome
+    if outcome.refusal:
+        verdict = "refused"
+    elif outcome.observed:
+        verdict = "monitored"
+    else:
+        verdict = "accepted" if outcome.identity else "anonymous"
+    request_id = None
+    if request_id_header:
+        values = view.header_values(request_id_header.lower())
+        # Bounded: the id is the edge's, but a client could send one too.
+        request_id = values[0][:128] if values else None
+    record = {
+        "outcome": verdict,
+        "code": outcome.code,
+        "source": outcome.source,
+        "key_id": outcome.key_id,
+        # Subject only once verified; never other claim values.
+        "subject": outcome.identity.subject if outcome.identity else None,
+        "method": view.method,
+        "path": view.route_path,
+        "request_id": request_id,
+    }
     logger.log(
         level,
         "edgeclaims %s code=%s source=%s key_id=%s subject=%s path=%s",
@@ -138,6 +170,7 @@ def log_decision(level: int, record: Mapping[str, object]) -> None:
         printable(record["path"]),
         extra={"edgeclaims": record},
     )
+    return outcome
 
 
 def log_view_refusal(

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, NamedTuple
 
 from edgeclaims.caches import BoundedCache
 from edgeclaims.errors import AmbiguousRequest, ConfigurationError
@@ -37,7 +37,7 @@ from edgeclaims.rbac.rules import (
 )
 from edgeclaims.settings import Table
 
-__all__ = ["EXPORT_FORMAT", "EXPORT_VERSION", "Decision", "Policy", "compile_policy"]
+__all__ = ["EXPORT_FORMAT", "EXPORT_VERSION", "Decision", "Grant", "Policy", "compile_policy"]
 
 EXPORT_FORMAT = "edgeclaims-policy"
 #: Bumped whenever the document or its meaning changes; evaluators refuse other versions.
@@ -48,6 +48,14 @@ EXPORT_VERSION = 2
 DEFAULT_ROLE_CACHE_SIZE = 2048
 
 Outcome = Literal["allow", "unauthenticated", "forbidden", "ambiguous_request"]
+
+
+class Grant(NamedTuple):
+    """What a verified identity holds, and whether the route's requirement is met."""
+
+    roles: frozenset[str]
+    permissions: frozenset[str]
+    allowed: bool
 
 
 @dataclass(frozen=True, slots=True)
@@ -313,6 +321,15 @@ class Policy:
             cache_size=self.cache_size,
         )
 
+    def grant(self, requirement: RouteRequirement, claims: Mapping[str, object]) -> Grant:
+        """A verified identity's roles and permissions, and whether ``requirement`` lets it in.
+
+        The one authorization step: the engine and :meth:`decide` both call it.
+        """
+        roles = self.roles_for(claims)
+        permissions = self.permissions_for(roles)
+        return Grant(roles, permissions, requirement.allows(roles, permissions))
+
     def decide(self, claims: Mapping[str, object] | None, method: str, path: str) -> Decision:
         """The route decision for a request; ``claims`` None means anonymous."""
         try:
@@ -322,10 +339,9 @@ class Policy:
         if claims is None:
             outcome: Outcome = "allow" if requirement.kind == "public" else "unauthenticated"
             return Decision(outcome, frozenset(), frozenset(), requirement.route)
-        roles = self.roles_for(claims)
-        permissions = self.permissions_for(roles)
-        outcome = "allow" if requirement.allows(roles, permissions) else "forbidden"
-        return Decision(outcome, roles, permissions, requirement.route)
+        grant = self.grant(requirement, claims)
+        outcome = "allow" if grant.allowed else "forbidden"
+        return Decision(outcome, grant.roles, grant.permissions, requirement.route)
 
     # -- diagnostics and export ----------------------------------------------------
 
