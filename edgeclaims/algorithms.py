@@ -22,6 +22,7 @@ __all__ = [
     "JOSE_ALGORITHMS",
     "MIN_HMAC_SECRET_BYTES",
     "MIN_RSA_BITS",
+    "RFC9421_AS_JOSE",
     "Algorithm",
 ]
 
@@ -179,7 +180,7 @@ JOSE_ALGORITHMS: Mapping[str, Algorithm] = _build()
 #: RFC 9421 names (§3.3) for the same primitives: one implementation of each
 #: algorithm serves both wire formats. RSASSA-PSS with SHA-512 here is
 #: PS512's (MGF1 SHA-512, 64-byte salt), ECDSA is raw r‖s in both.
-_RFC9421_AS_JOSE = {
+RFC9421_AS_JOSE: Mapping[str, str] = {
     "hmac-sha256": "HS256",
     "ecdsa-p256-sha256": "ES256",
     "ed25519": "EdDSA",
@@ -195,5 +196,5 @@ ALGORITHMS: dict[str, Algorithm] = {
         JOSE_ALGORITHMS[jose].verify,
         JOSE_ALGORITHMS[jose].sign,
     )
-    for name, jose in _RFC9421_AS_JOSE.items()
+    for name, jose in RFC9421_AS_JOSE.items()
 }

@@ -20,13 +20,11 @@ from typing import Any
 from edgeclaims.config import Config
 from edgeclaims.engine import Engine, Outcome
 from edgeclaims.errors import VerificationError
+from edgeclaims.handoff import IDENTITY_KEY, OUTCOME_KEY, IdentityHeaders
 from edgeclaims.problem import render_refusal
 from edgeclaims.request import RequestView
 
-__all__ = ["IDENTITY_KEY", "EdgeClaimsMiddleware"]
-
-IDENTITY_KEY = "edgeclaims.identity"
-OUTCOME_KEY = "edgeclaims.outcome"
+__all__ = ["IDENTITY_KEY", "OUTCOME_KEY", "EdgeClaimsMiddleware"]
 
 Scope = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
@@ -50,7 +48,7 @@ class EdgeClaimsMiddleware:
     ) -> None:
         self.app = app
         self.engine = engine if engine is not None else Engine(config, clock=clock)
-        self._stripped = frozenset(h.encode("latin-1") for h in self.engine.stripped_headers)
+        self._identity_headers = IdentityHeaders(self.engine.stripped_headers)
         self._user_for = _starlette_user_factory()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -63,11 +61,7 @@ class EdgeClaimsMiddleware:
             await self._refuse(scope, send, outcome.refusal)
             return
         scope = dict(scope)
-        scope["headers"] = [
-            (name, value)
-            for name, value in scope.get("headers", ())
-            if name.lower().replace(b"_", b"-") not in self._stripped
-        ]
+        scope["headers"] = self._identity_headers.strip_scope_headers(scope.get("headers", ()))
         scope[IDENTITY_KEY] = outcome.identity
         scope[OUTCOME_KEY] = outcome
         self._user_for(scope, outcome)

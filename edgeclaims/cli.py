@@ -189,10 +189,10 @@ def _keygen(args: argparse.Namespace, out: TextIO) -> int:
         .decode()
     )
     if args.jwks:
+        from edgeclaims.algorithms import RFC9421_AS_JOSE
         from edgeclaims.jwks import jwks_document
-        from edgeclaims.keys import JOSE_NAMES
 
-        document = json.dumps(jwks_document([(key_id, JOSE_NAMES[alg], private)]), indent=2)
+        document = json.dumps(jwks_document([(key_id, RFC9421_AS_JOSE[alg], private)]), indent=2)
         if args.out:
             args.out.mkdir(parents=True, exist_ok=True)
             jwks_path = args.out / f"edge-{key_id}.jwks.json"

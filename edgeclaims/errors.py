@@ -36,7 +36,6 @@ __all__ = [
     "UnsupportedComponent",
     "UntrustedPeer",
     "VerificationError",
-    "error_for_code",
 ]
 
 
@@ -198,38 +197,3 @@ class Forbidden(VerificationError):
     code = "forbidden"
     status = 403
     title = "Forbidden"
-
-
-_BY_CODE: dict[str, type[VerificationError]] = {
-    cls.code: cls
-    for cls in (
-        MissingIdentity,
-        MalformedHeader,
-        AmbiguousHeader,
-        AmbiguousRequest,
-        IncompleteClaims,
-        InsufficientCoverage,
-        UnsupportedComponent,
-        UnknownKey,
-        AlgorithmNotAllowed,
-        BadSignature,
-        Expired,
-        NotYetValid,
-        BadIssuer,
-        BadAudience,
-        BindingMismatch,
-        Replayed,
-        ReplayStoreUnavailable,
-        KeySourceUnavailable,
-        UntrustedPeer,
-        TooLarge,
-        Forbidden,
-    )
-}
-
-CODES: frozenset[str] = frozenset(_BY_CODE)
-
-
-def error_for_code(code: str) -> type[VerificationError]:
-    """The ``VerificationError`` subclass for a stable code."""
-    return _BY_CODE[code]

@@ -26,7 +26,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 from jwt.algorithms import ECAlgorithm, HMACAlgorithm, OKPAlgorithm, RSAAlgorithm
 from jwt.exceptions import InvalidKeyError
 
-from edgeclaims.algorithms import MIN_HMAC_SECRET_BYTES, MIN_RSA_BITS, VerifyKey
+from edgeclaims.algorithms import MIN_HMAC_SECRET_BYTES, MIN_RSA_BITS, RFC9421_AS_JOSE, VerifyKey
 from edgeclaims.errors import ConfigurationError
 from edgeclaims.settings import Table
 
@@ -40,15 +40,6 @@ _SECRET_SOURCES = ("secret", "secret_env", "secret_file")
 _SECRET_PREFIXES = ("base64:", "base64url:", "hex:", "utf8:")
 _USE_A_PREFIX = "use base64:, base64url:, hex: or utf8:"
 _PUBLIC_SOURCES = ("public_key", "public_key_file", "jwk")
-
-#: JOSE names for the algorithms, to check a JWK's own ``alg`` member.
-JOSE_NAMES = {
-    "hmac-sha256": "HS256",
-    "ecdsa-p256-sha256": "ES256",
-    "ed25519": "EdDSA",
-    "rsa-pss-sha512": "PS512",
-    "rsa-v1_5-sha256": "RS256",
-}
 
 
 @dataclass(frozen=True, eq=False, repr=False)
@@ -167,7 +158,7 @@ def _load_secret(table: Table, source: str, base_dir: Path) -> bytes:
 def _load_public(table: Table, source: str, base_dir: Path, *, alg: str) -> VerifyKey:
     where = table.child_path(source)
     if source == "jwk":
-        return key_from_jwk(_jwk_mapping(table), where, alg=JOSE_NAMES.get(alg, alg))
+        return key_from_jwk(_jwk_mapping(table), where, alg=RFC9421_AS_JOSE.get(alg, alg))
     pem = table.str("public_key") if source == "public_key" else _read_text(table, source, base_dir)
     return public_key_from_pem(pem.encode("ascii", "replace"), where)
 

@@ -20,13 +20,11 @@ from typing import Any
 
 from edgeclaims.config import Config
 from edgeclaims.engine import Engine
+from edgeclaims.handoff import IDENTITY_KEY, OUTCOME_KEY, IdentityHeaders
 from edgeclaims.problem import render_refusal, status_line
-from edgeclaims.request import RequestView, wsgi_header_key
+from edgeclaims.request import RequestView
 
-__all__ = ["IDENTITY_KEY", "EdgeClaimsMiddleware"]
-
-IDENTITY_KEY = "edgeclaims.identity"
-OUTCOME_KEY = "edgeclaims.outcome"
+__all__ = ["IDENTITY_KEY", "OUTCOME_KEY", "EdgeClaimsMiddleware"]
 
 WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 
@@ -45,15 +43,14 @@ class EdgeClaimsMiddleware:
         self.app = app
         self.engine = engine if engine is not None else Engine(config, clock=clock)
         self._trust_original_url = self.engine.config.trust_original_url
-        self._environ_keys = tuple(wsgi_header_key(h) for h in self.engine.stripped_headers)
+        self._identity_headers = IdentityHeaders(self.engine.stripped_headers)
 
     def __call__(
         self, environ: dict[str, Any], start_response: Callable[..., Any]
     ) -> Iterable[bytes]:
         view = RequestView.from_wsgi(environ, trust_original_url=self._trust_original_url)
         outcome = self.engine.decide(view)
-        for key in self._environ_keys:
-            environ.pop(key, None)
+        self._identity_headers.strip_environ(environ)
         if outcome.refusal is not None:
             refusal = render_refusal(outcome.refusal)
             start_response(status_line(refusal.status), refusal.headers)

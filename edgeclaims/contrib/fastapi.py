@@ -45,11 +45,12 @@ from starlette.exceptions import HTTPException, WebSocketException
 from starlette.requests import HTTPConnection, Request
 from starlette.responses import Response
 
-from edgeclaims.asgi import IDENTITY_KEY, OUTCOME_KEY, WS_POLICY_VIOLATION, EdgeClaimsMiddleware
+from edgeclaims.asgi import WS_POLICY_VIOLATION, EdgeClaimsMiddleware
 from edgeclaims.config import Config
 from edgeclaims.contrib import Requirement
 from edgeclaims.engine import Engine
 from edgeclaims.errors import ConfigurationError, MissingIdentity, VerificationError
+from edgeclaims.handoff import IDENTITY_KEY, OUTCOME_KEY
 from edgeclaims.identity import Identity
 from edgeclaims.logs import log_view_refusal
 from edgeclaims.problem import render_refusal

@@ -46,11 +46,11 @@ from edgeclaims.config import Config
 from edgeclaims.contrib import Requirement
 from edgeclaims.engine import Engine, Outcome
 from edgeclaims.errors import ConfigurationError, VerificationError
+from edgeclaims.handoff import IDENTITY_KEY, OUTCOME_KEY, IdentityHeaders
 from edgeclaims.identity import Identity
 from edgeclaims.logs import log_view_refusal
 from edgeclaims.problem import render_refusal
-from edgeclaims.request import RequestView, wsgi_header_key
-from edgeclaims.wsgi import IDENTITY_KEY, OUTCOME_KEY
+from edgeclaims.request import RequestView
 
 __all__ = [
     "EdgeClaims",
@@ -96,39 +96,39 @@ class IdentityRefused(exceptions.HTTPException):
         )
 
 
-class BadRequest(IdentityRefused, exceptions.BadRequest):
+class BadRequestRefusal(IdentityRefused, exceptions.BadRequest):
     """400: the request's path or method has more than one reading."""
 
 
-class Unauthorized(IdentityRefused, exceptions.Unauthorized):
+class UnauthorizedRefusal(IdentityRefused, exceptions.Unauthorized):
     """401: no identity, or one that could not be trusted."""
 
 
-class Forbidden(IdentityRefused, exceptions.Forbidden):
+class ForbiddenRefusal(IdentityRefused, exceptions.Forbidden):
     """403: the identity lacks a role or permission."""
 
 
-class HeadersTooLarge(IdentityRefused, exceptions.RequestHeaderFieldsTooLarge):
+class TooLargeRefusal(IdentityRefused, exceptions.RequestHeaderFieldsTooLarge):
     """431: the identity header is too large."""
 
 
-class ServiceUnavailable(IdentityRefused, exceptions.ServiceUnavailable):
+class UnavailableRefusal(IdentityRefused, exceptions.ServiceUnavailable):
     """503: the replay store or a key source is down."""
 
 
 _BY_STATUS: dict[int, type[IdentityRefused]] = {
-    400: BadRequest,
-    401: Unauthorized,
-    403: Forbidden,
-    431: HeadersTooLarge,
-    503: ServiceUnavailable,
+    400: BadRequestRefusal,
+    401: UnauthorizedRefusal,
+    403: ForbiddenRefusal,
+    431: TooLargeRefusal,
+    503: UnavailableRefusal,
 }
 
 
 def refusal_exception(error: VerificationError) -> IdentityRefused:
     """The :class:`IdentityRefused` to raise for a verification error."""
     # Every error is 400, 401, 403, 431 or 503; the response carries error.status anyway.
-    return _BY_STATUS.get(error.status, Unauthorized)(error)
+    return _BY_STATUS.get(error.status, UnauthorizedRefusal)(error)
 
 
 class _Verifier:
@@ -138,7 +138,7 @@ class _Verifier:
         self.wsgi_app = wsgi_app
         self.engine = engine
         self._trust_original_url = engine.config.trust_original_url
-        self._environ_keys = tuple(wsgi_header_key(h) for h in engine.stripped_headers)
+        self._identity_headers = IdentityHeaders(engine.stripped_headers)
 
     def __call__(
         self, environ: dict[str, Any], start_response: Callable[..., Any]
@@ -148,8 +148,7 @@ class _Verifier:
             # Not decided yet (no edgeclaims WSGI middleware in front of Flask).
             view = RequestView.from_wsgi(environ, trust_original_url=self._trust_original_url)
             outcome = self.engine.decide(view)
-            for key in self._environ_keys:
-                environ.pop(key, None)
+            self._identity_headers.strip_environ(environ)
             environ[OUTCOME_KEY] = outcome
         environ[IDENTITY_KEY] = outcome.identity
         return self.wsgi_app(environ, start_response)

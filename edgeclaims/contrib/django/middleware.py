@@ -49,9 +49,9 @@ from django.utils.module_loading import import_string
 from edgeclaims.contrib.django import load_django_config
 from edgeclaims.engine import Engine, Outcome
 from edgeclaims.errors import VerificationError
+from edgeclaims.handoff import IDENTITY_KEY, OUTCOME_KEY, IdentityHeaders
 from edgeclaims.problem import render_refusal
-from edgeclaims.request import RequestView, wsgi_header_key
-from edgeclaims.wsgi import IDENTITY_KEY, OUTCOME_KEY
+from edgeclaims.request import RequestView
 
 __all__ = ["EdgeClaimsMiddleware", "refusal_response"]
 
@@ -94,8 +94,7 @@ class EdgeClaimsMiddleware:
             markcoroutinefunction(self)
         self.engine = self.build_engine()
         self._trust_original_url = self.engine.config.trust_original_url
-        self._meta_keys = tuple(wsgi_header_key(h) for h in self.engine.stripped_headers)
-        self._scope_names = frozenset(h.encode("latin-1") for h in self.engine.stripped_headers)
+        self._identity_headers = IdentityHeaders(self.engine.stripped_headers)
         self._user_backends = _edgeclaims_backends()
 
     def build_engine(self) -> Engine:
@@ -150,15 +149,10 @@ class EdgeClaimsMiddleware:
 
     def _apply(self, request: HttpRequest, outcome: Outcome) -> HttpResponse | None:
         """Strip the raw headers whatever the verdict, then refuse or attach the identity."""
-        for key in self._meta_keys:
-            request.META.pop(key, None)
+        self._identity_headers.strip_environ(request.META)
         scope = getattr(request, "scope", None)
         if isinstance(scope, dict) and "headers" in scope:
-            scope["headers"] = [
-                (name, value)
-                for name, value in scope["headers"]
-                if name.lower().replace(b"_", b"-") not in self._scope_names
-            ]
+            scope["headers"] = self._identity_headers.strip_scope_headers(scope["headers"])
         # request.headers is cached from META on first use: forget any copy.
         request.__dict__.pop("headers", None)
         if outcome.refusal is not None:
