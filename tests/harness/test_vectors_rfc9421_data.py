@@ -22,7 +22,7 @@ from cryptography.hazmat.primitives import hashes, hmac, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa
 from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 
-VECTORS = Path(__file__).resolve().parent / "vectors" / "rfc9421_appendix_b.json"
+VECTORS = Path(__file__).resolve().parents[1] / "vectors" / "rfc9421_appendix_b.json"
 DATA: dict[str, Any] = json.loads(VECTORS.read_text(encoding="utf-8"))
 CASES: list[dict[str, Any]] = DATA["cases"]
 ALL_CASES: list[dict[str, Any]] = CASES + DATA["extra_cases"]

@@ -30,7 +30,7 @@ from interop import (
 )
 
 VECTORS = json.loads(
-    (Path(__file__).resolve().parent / "vectors" / "rfc9421_appendix_b.json").read_text()
+    (Path(__file__).resolve().parents[1] / "vectors" / "rfc9421_appendix_b.json").read_text()
 )
 COVERED = ("@method", "@authority", "@path", "@query", "x-edge-claims")
 URL = "https://edge.example/orders/42?view=full"
