@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import statistics
 import sys
+import time
 import timeit
 from collections.abc import Callable
 from pathlib import Path
@@ -20,6 +21,29 @@ def median_seconds(call: Callable[[], object], *, number: int = 2000, repeat: in
     call()  # warm caches and lazy imports outside the measurement
     runs = timeit.repeat(call, number=number, repeat=repeat)
     return statistics.median(run / number for run in runs)
+
+
+def interleaved_medians(
+    calls: dict[str, Callable[[], object]], *, number: int = 200, rounds: int = 41
+) -> list[tuple[str, float]]:
+    """Median seconds per call of each callable, timed in alternating bursts.
+
+    Each round runs ``number`` calls of every callable in turn, so slow
+    spells of the machine (another process, frequency changes) and cache
+    pressure fall on all of them alike; a ratio of two medians compares
+    like with like.
+    """
+    for call in calls.values():
+        call()  # warm caches and lazy imports outside the measurement
+    samples: dict[str, list[float]] = {name: [] for name in calls}
+    clock = time.perf_counter
+    for _ in range(rounds):
+        for name, call in calls.items():
+            started = clock()
+            for _ in range(number):
+                call()
+            samples[name].append((clock() - started) / number)
+    return [(name, statistics.median(times)) for name, times in samples.items()]
 
 
 def report(rows: list[tuple[str, float]], ratios: list[tuple[str, str, str, float]]) -> None:

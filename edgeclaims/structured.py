@@ -25,8 +25,7 @@ __all__ = [
     "Parameters",
     "StructuredFieldError",
     "Token",
-    "canonical_byte_sequence_member",
-    "canonical_inner_list_member",
+    "canonical_base64",
     "parse_dictionary",
     "parse_item",
     "parse_list",
@@ -379,69 +378,23 @@ def parse_dictionary(
     return _Parser(text, reject_duplicates).dictionary()
 
 
-# -- canonical signature members, matched whole ---------------------------------
-#
-# Signature-Input and Signature nearly always hold one member each, in the
-# shape RFC 9421 signers write: an inner list of plain strings with integer,
-# plain-string or token parameters, and a byte sequence. When such a member is
-# already its own canonical serialization (§4.1), one regex match is a
-# complete parse, with no Item objects built: the RFC 9421 verifier's hot
-# path. Anything else (escapes, decimals, extra spaces, `=?1`, a repeated
-# parameter, two members) gives None, and the caller parses with
-# parse_dictionary, which decides. The property tests hold these matchers to
-# the step-by-step parser.
-
-_C_KEY = r"[a-z*][a-z0-9_\-.*]*"
-_C_STRING = r'"[ !#-\[\]-~]*"'
-_C_TOKEN = r"[A-Za-z*][!#$%&'*+\-.^_`|~0-9A-Za-z:/]*"
-_C_INTEGER = r"(?:0|-?[1-9][0-9]{0,14})"
-_C_VALUE = rf"(?:{_C_INTEGER}|{_C_STRING}|{_C_TOKEN}|\?0)"
-_CANONICAL_INNER_LIST_MEMBER = re.compile(
-    rf"({_C_KEY})=(\(((?:{_C_STRING}(?: {_C_STRING})*)?)\)((?:;{_C_KEY}(?:={_C_VALUE})?)*))"
-)
-# Only ever run on text the member pattern matched, so it need not check again.
-_CANONICAL_PARAMETER = re.compile(r';([^=;]+)=?("[^"]*"|[^;]*)')
-_CANONICAL_BYTES_MEMBER = re.compile(rf"({_C_KEY})=:([A-Za-z0-9+/]*={{0,2}}):")
+# -- canonical byte sequences ----------------------------------------------------
 
 
-def canonical_inner_list_member(
-    text: str,
-) -> tuple[str, tuple[str, ...], dict[str, str], str] | None:
-    """A Dictionary of one canonical ``key=("…" "…");params`` member, or None.
+def canonical_base64(body: str) -> bytes | None:
+    """The bytes of a byte sequence's base64 text (§3.3.5) written canonically, else None.
 
-    Gives the key, the item strings, the parameters and the inner list's
-    text, which is its canonical serialization (RFC 9421's
-    ``@signature-params``). Each parameter maps to its value's canonical
-    text, left for the caller to read as it needs: digits (an integer), a
-    quoted string without escapes, a token, ``?0``, or ``""`` for true.
-    None only says "not this shape": the text may still be valid, and
-    :func:`parse_dictionary` decides.
+    For readers that matched the text's shape themselves (RFC 9421's usual
+    ``Signature`` member): padding or pad bits other than the canonical
+    serialization's give None, and :func:`parse_dictionary` decides.
     """
-    match = _CANONICAL_INNER_LIST_MEMBER.fullmatch(text)
-    if match is None:
-        return None
-    key, inner, strings, params_text = match.groups()
-    pairs = _CANONICAL_PARAMETER.findall(params_text)
-    params = dict(pairs)
-    if len(params) != len(pairs):
-        return None  # a repeated parameter, refused or overwritten: parse_dictionary decides
-    items = tuple(strings[1:-1].split('" "')) if strings else ()
-    return key, items, params, inner
-
-
-def canonical_byte_sequence_member(text: str) -> tuple[str, bytes] | None:
-    """A Dictionary of one canonical ``key=:base64:`` member, or None (see above)."""
-    match = _CANONICAL_BYTES_MEMBER.fullmatch(text)
-    if match is None:
-        return None
-    key, body = match.groups()
     try:
-        value = binascii.a2b_base64(body)  # the regex checked the alphabet
+        value = binascii.a2b_base64(body)
     except binascii.Error:
         return None
     if binascii.b2a_base64(value, newline=False) != body.encode("ascii"):
-        return None  # padding or pad bits not canonical: parse_dictionary refuses it
-    return key, value
+        return None
+    return value
 
 
 def parse_list(text: str | bytes, *, reject_duplicates: bool = False) -> list[Item | InnerList]:

@@ -97,7 +97,9 @@ def subject_of(
     value = claims.get(subject_claim)
     if not isinstance(value, str) or not value.strip():
         raise IncompleteClaims(f"the claims hold no {subject_claim!r} string")
-    if len(value) > MAX_SUBJECT_LENGTH or any(unicodedata.category(char) == "Cc" for char in value):
+    if len(value) > MAX_SUBJECT_LENGTH or (
+        not value.isprintable() and any(unicodedata.category(c) == "Cc" for c in value)
+    ):
         raise IncompleteClaims(f"the {subject_claim!r} claim is too long or has control characters")
     return value
 

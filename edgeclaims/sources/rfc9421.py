@@ -166,7 +166,7 @@ class RFC9421Source(Source):
         if signature.alg is not None and signature.alg != key.alg:
             raise AlgorithmNotAllowed(f"signature alg does not match the key's {key.alg}")
 
-        plan = check_components(signature.components)
+        plan = check_components(signature.components, self.required_components)
         base = build_signature_base(view, plan, signature.params_text, self.path_form)
         if trace:
             trace("key", f"keyid {signature.key_id!r} → {key.alg}")

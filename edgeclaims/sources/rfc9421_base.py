@@ -12,7 +12,12 @@ import re
 from collections.abc import Callable, Sequence
 
 from edgeclaims import structured
-from edgeclaims.errors import BadSignature, MalformedHeader, UnsupportedComponent
+from edgeclaims.errors import (
+    BadSignature,
+    InsufficientCoverage,
+    MalformedHeader,
+    UnsupportedComponent,
+)
 from edgeclaims.request import RequestView
 
 __all__ = [
@@ -60,16 +65,22 @@ BaseStep = tuple[str, Callable[[RequestView, str], str] | None, str]
 
 
 @functools.lru_cache(maxsize=64)
-def check_components(components: tuple[str, ...]) -> tuple[BaseStep, ...]:
+def check_components(
+    components: tuple[str, ...], required: tuple[str, ...] = ()
+) -> tuple[BaseStep, ...]:
     """Check covered component identifiers and plan their signature base lines.
 
     Each must be a supported derived component or a lower-case header name,
-    and none may be covered twice (RFC 9421 §2.5). A pure function of the
-    list, cached: an edge covers the same few lists on every request.
+    none may be covered twice (RFC 9421 §2.5), and every ``required`` one
+    must be there. A pure function of the lists, cached: an edge covers the
+    same few lists on every request.
     """
     seen: set[str] = set()
     for name in components:
         check_component(name, seen)
+    missing = [name for name in required if name not in seen]
+    if missing:
+        raise InsufficientCoverage(f"the signature does not cover {', '.join(missing)}")
     return tuple((f'"{name}": ', DERIVED_COMPONENTS.get(name), name) for name in components)
 
 

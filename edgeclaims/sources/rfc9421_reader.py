@@ -3,21 +3,21 @@
 :func:`read_signature` takes the two header texts and returns one small
 immutable :class:`Signature`, or raises the ``VerificationError`` that
 refuses them. The usual headers — one member each, already in canonical
-RFC 8941 form — are read with two fixed regular expressions
-(``structured.canonical_*``); anything else goes through the strict RFC 8941
-parser, which decides. Both ways return the same value for the same text,
-and nothing is remembered from one call to the next.
+RFC 8941 form, with RFC 9421's parameters of their RFC 9421 types — are
+read with two fixed regular expressions; anything else goes through the
+strict RFC 8941 parser, which decides. Both ways return the same value for
+the same text, and nothing is remembered from one call to the next.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+import re
+from collections.abc import Mapping
+from typing import NamedTuple
 
 from edgeclaims import structured
 from edgeclaims.errors import (
     AmbiguousHeader,
-    InsufficientCoverage,
     MalformedHeader,
     MissingIdentity,
     UnsupportedComponent,
@@ -28,8 +28,7 @@ from edgeclaims.sources.rfc9421_base import KNOWN_PARAMETERS, check_component, c
 __all__ = ["Signature", "read_signature"]
 
 
-@dataclass(frozen=True, slots=True)
-class Signature:
+class Signature(NamedTuple):
     """The one signature that carries the configured tag (or label), with its parameters."""
 
     label: str
@@ -51,7 +50,7 @@ def read_signature(
     *,
     tag: str | None,
     label: str | None = None,
-    required: Sequence[str] = (),
+    required: tuple[str, ...] = (),
 ) -> Signature:
     """The signature carrying ``tag`` (or, for test vectors, named ``label``).
 
@@ -67,31 +66,80 @@ def read_signature(
     return _read_strict(input_text, signature_text, tag, label, required)
 
 
+# The canonical RFC 8941 spellings (§4.1) of a key, a string without escapes
+# and an integer; a member written otherwise is not "the usual" and the
+# strict parser reads it.
+_KEY = r"[a-z*][a-z0-9_\-.*]*"
+_STRING = r'"[ !#-\[\]-~]*"'
+_INTEGER = r"(?:0|-?[1-9][0-9]{0,14})"
+#: One Signature-Input member: plain strings, and only RFC 9421's parameters,
+#: each of its RFC 9421 type (integers for created and expires, strings else).
+_USUAL_INPUT = re.compile(
+    rf"({_KEY})=(\(((?:{_STRING}(?: {_STRING})*)?)\)"
+    rf"((?:;(?:created|expires)={_INTEGER}|;(?:keyid|nonce|alg|tag)={_STRING})*))"
+)
+#: The same, in the order RFC 9421's examples and the edge write them, read
+#: without a second pass over the parameters.
+_ORDERED_INPUT = re.compile(
+    rf"({_KEY})=(\(((?:{_STRING}(?: {_STRING})*)?)\);created=({_INTEGER})"
+    rf"(?:;expires=({_INTEGER}))?(?:;nonce=({_STRING}))?;keyid=({_STRING})"
+    rf"(?:;alg=({_STRING}))?;tag=({_STRING}))"
+)
+# Only run on text _USUAL_INPUT matched, so it need not check the values again.
+_USUAL_PARAMETER = re.compile(r';([a-z]+)=(-?[0-9]+|"[^"]*")')
+#: One Signature member: a byte sequence without parameters.
+_USUAL_SIGNATURE = re.compile(rf"({_KEY})=:([A-Za-z0-9+/]*={{0,2}}):")
+
+
 def _read_canonical(
-    input_text: str, signature_text: str, tag: str, required: Sequence[str]
+    input_text: str, signature_text: str, tag: str, required: tuple[str, ...]
 ) -> Signature | None:
     """The usual headers in one pass, or None to leave every decision to the parser.
 
     Never raises: whatever is not exactly the usual shape, valid or not, is
     read (and refused, where it must be) by :func:`_read_strict`.
     """
-    member = structured.canonical_inner_list_member(input_text)
-    if member is None:
+    ordered = _ORDERED_INPUT.fullmatch(input_text)
+    if ordered is not None:
+        label, params_text, strings, created, expires, nonce, key_id, alg, tag_text = (
+            ordered.groups()
+        )
+    else:
+        member = _USUAL_INPUT.fullmatch(input_text)
+        if member is None:
+            return None
+        label, params_text, strings, params = member.groups()
+        pairs = _USUAL_PARAMETER.findall(params)
+        found = dict(pairs)
+        if len(found) != len(pairs):
+            return None  # a repeated parameter: the strict parser calls it ambiguous
+        created, key_id, tag_text = found.get("created"), found.get("keyid"), found.get("tag")
+        nonce, expires, alg = found.get("nonce"), found.get("expires"), found.get("alg")
+    # An untagged or unkeyed member is not ours: the strict parser says so.
+    if tag_text != f'"{tag}"' or created is None or key_id is None or key_id == '""':
         return None
-    label, names, params, params_text = member
-    if params.get("tag") != f'"{tag}"':
-        return None
-    parameters = _canonical_parameters(params)
-    if parameters is None:
-        return None
+    names = tuple(strings[1:-1].split('" "')) if strings else ()
     try:
         components = _covered(names, required)
     except VerificationError:
         return None
-    signature = structured.canonical_byte_sequence_member(signature_text)
-    if signature is None or signature[0] != label:
+    signature = _USUAL_SIGNATURE.fullmatch(signature_text)
+    if signature is None or signature[1] != label:
         return None
-    return Signature(label, components, *parameters, params_text, signature[1])
+    value = structured.canonical_base64(signature[2])
+    if value is None:
+        return None
+    return Signature(
+        label,
+        components,
+        int(created),
+        key_id[1:-1],
+        None if nonce is None else nonce[1:-1],
+        None if expires is None else int(expires),
+        None if alg is None else alg[1:-1],
+        params_text,
+        value,
+    )
 
 
 def _read_strict(
@@ -99,7 +147,7 @@ def _read_strict(
     signature_text: str,
     tag: str | None,
     label: str | None,
-    required: Sequence[str],
+    required: tuple[str, ...],
 ) -> Signature:
     inputs = _parse_dictionary(input_text, "Signature-Input")
     signatures = _parse_dictionary(signature_text, "Signature")
@@ -144,11 +192,8 @@ def _read_strict(
     )
 
 
-def _covered(names: tuple[str, ...], required: Sequence[str]) -> tuple[str, ...]:
-    check_components(names)
-    missing = [name for name in required if name not in names]
-    if missing:
-        raise InsufficientCoverage(f"the signature does not cover {', '.join(missing)}")
+def _covered(names: tuple[str, ...], required: tuple[str, ...]) -> tuple[str, ...]:
+    check_components(names, required)
     return names
 
 
@@ -187,29 +232,3 @@ def _parameters(params: Mapping[str, object]) -> _Parameters:
         if value is not None and type(value) is not str:
             raise MalformedHeader(f"signature parameter {name} is not a string")
     return created, key_id, nonce, expires, alg  # type: ignore[return-value]
-
-
-_INTEGER_START = frozenset("-0123456789")
-
-
-def _canonical_parameters(raw: Mapping[str, str]) -> _Parameters | None:
-    """:func:`_parameters` for a canonical member's parameter texts; None where it would refuse."""
-    if not KNOWN_PARAMETERS.issuperset(raw):
-        return None
-    created, key_id, nonce, expires, alg = map(raw.get, _READ)
-    if not created or created[0] not in _INTEGER_START:
-        return None
-    if not key_id or key_id[0] != '"' or key_id == '""':
-        return None
-    if expires is not None and (not expires or expires[0] not in _INTEGER_START):
-        return None
-    for value in (nonce, alg, raw.get("tag")):
-        if value is not None and value[:1] != '"':
-            return None
-    return (
-        int(created),
-        key_id[1:-1],
-        None if nonce is None else nonce[1:-1],
-        None if expires is None else int(expires),
-        None if alg is None else alg[1:-1],
-    )

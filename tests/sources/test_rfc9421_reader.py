@@ -91,6 +91,37 @@ def test_both_paths_read_the_same(pair: tuple[str, str]) -> None:
     assert direct == strict
 
 
+def _mutate(text: str, data: st.DataObject) -> str:
+    index = data.draw(st.integers(0, len(text) - 1))
+    char = data.draw(st.sampled_from(list(' ;=,()":?*-aZ0\t\\+/')))
+    kind = data.draw(st.sampled_from(["replace", "insert", "delete"]))
+    if kind == "replace":
+        return text[:index] + char + text[index + 1 :]
+    if kind == "insert":
+        return text[:index] + char + text[index:]
+    return text[:index] + text[index + 1 :]
+
+
+USUAL = (
+    'edge=("@method" "@authority" "@path" "@query" "x-edge-claims");created=1795731572;'
+    'expires=1795731602;nonce="b3k2Hq9xT1mR";keyid="2026-11";alg="hmac-sha256";tag="edgeclaims"',
+    "edge=:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=:",
+)
+
+
+@settings(max_examples=1500, deadline=None)
+@given(data=st.data(), which=st.sampled_from([0, 1, 2]))
+def test_one_character_changed_reads_the_same_both_ways(data: st.DataObject, which: int) -> None:
+    """Mutations of the usual headers: each path reads or refuses them alike."""
+    signature_input, signature = USUAL
+    if which in (0, 2):
+        signature_input = _mutate(signature_input, data)
+    if which in (1, 2):
+        signature = _mutate(signature, data)
+    direct = read(signature_input, signature)
+    assert direct == read(" " + signature_input, " " + signature)
+
+
 def test_the_usual_headers() -> None:
     signature = read_signature(
         'edge=("@method" "@path" "@query" "x-edge-claims");created=1795731572;'
