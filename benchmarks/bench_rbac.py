@@ -3,8 +3,10 @@
     python benchmarks/bench_rbac.py
 
 The request carries the typical claims of ``rbac_fixture`` (20 roles, 50
-rules, about 15 claims) signed with hmac-sha256. Budget (issue 5): roles +
-permissions ≤ 0.25× the verification.
+rules, about 15 claims) signed with hmac-sha256. Issue 5's budget (roles +
+permissions ≤ 0.25× the verification) was a ratio to edgeclaims' own
+verification, a kind of budget issue #13 withdrew (it only breeds caches as
+the verification gets faster); the ratio is printed for information.
 """
 
 from __future__ import annotations
@@ -38,7 +40,7 @@ def main() -> None:
             median_seconds(lambda: policy.requirement_for("GET", "/api/orders"), number=20_000),
         ),
     ]
-    report(rows, [("roles / verification", rows[1][0], rows[0][0], 0.25)])
+    report(rows, [("(info) roles / verification", rows[1][0], rows[0][0], float("inf"))])
 
 
 if __name__ == "__main__":

@@ -6,8 +6,11 @@ Every call records a new nonce (the hot path is a write). Peers: a bare
 redis-py ``SET key 1 NX PX ttl`` round trip on the same Redis (sync and
 asyncio), and the HMAC-SHA256 RFC 9421 verification of bench_rfc9421.py
 when it can be built. Without ``--redis-url`` a throw-away redis-server is
-started if one is on PATH. Budgets (issue 6): sqlite ≤ 1.5× the RFC 9421
-verification, memory ≤ 0.1× it, redis ≤ 1.1× the bare ``SET NX PX``.
+started if one is on PATH. Budget (issue 6): redis ≤ 1.1× the bare
+``SET NX PX``. The sqlite and memory rows are printed next to the RFC 9421
+verification for information: issue #13 withdrew budgets that are ratios to
+edgeclaims' own verification (issue #14 measures the stores inside real
+servers, against the bare app).
 
 :func:`measure_stores` returns the medians so that other reports can join them.
 """
@@ -239,8 +242,9 @@ def main() -> None:
     if verification is not None:
         rows.append(("edgeclaims rfc9421 hmac-sha256 verify", verification))
         peer = "edgeclaims rfc9421 hmac-sha256 verify"
-        ratios.append(("sqlite store / rfc9421 hmac verification", names["sqlite"], peer, 1.5))
-        ratios.append(("memory store / rfc9421 hmac verification", names["memory"], peer, 0.1))
+        info = float("inf")
+        ratios.append(("(info) sqlite store / rfc9421 verification", names["sqlite"], peer, info))
+        ratios.append(("(info) memory store / rfc9421 verification", names["memory"], peer, info))
     report(rows, ratios)
     for key, label in (("redis", "redis store"), ("redis-async", "redis store asyncio")):
         if key in paired:
