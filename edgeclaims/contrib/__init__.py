@@ -15,14 +15,15 @@ own (``pip install edgeclaims[flask]``, ``[django]``, ``[fastapi]``).
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import warnings
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Literal
 
 from edgeclaims.errors import ConfigurationError, Forbidden, MissingIdentity, VerificationError
 from edgeclaims.identity import Identity
 
-__all__ = ["Match", "Requirement"]
+__all__ = ["Match", "Requirement", "renamed"]
 
 Match = Literal["all", "any"]
 
@@ -110,3 +111,22 @@ def _names(values: Iterable[object], name: str) -> frozenset[str]:
             )
         names.add(value)
     return frozenset(names)
+
+
+def renamed(module: str, names: Mapping[str, Callable[[], object]]) -> Callable[[str], object]:
+    """A module ``__getattr__`` that still serves old names, with a ``DeprecationWarning``.
+
+    ``names`` maps each old name to a function returning what it is now
+    (looked up when asked, so the module's own globals are complete).
+    """
+
+    def __getattr__(name: str) -> object:
+        new = names.get(name)
+        if new is None:
+            raise AttributeError(f"module {module!r} has no attribute {name!r}")
+        value = new()
+        current = getattr(value, "__name__", "?")
+        warnings.warn(f"{module}.{name} is now {current}", DeprecationWarning, stacklevel=2)
+        return value
+
+    return __getattr__

@@ -34,7 +34,6 @@ and the code as reason on websocket routes, as the middleware does.
 from __future__ import annotations
 
 import time
-import warnings
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Annotated, NoReturn
 
@@ -47,7 +46,7 @@ from starlette.responses import Response
 
 from edgeclaims.asgi import WS_POLICY_VIOLATION, EdgeClaimsMiddleware
 from edgeclaims.config import Config
-from edgeclaims.contrib import Requirement
+from edgeclaims.contrib import Requirement, renamed
 from edgeclaims.engine import Engine
 from edgeclaims.errors import ConfigurationError, MissingIdentity, VerificationError
 from edgeclaims.handoff import IDENTITY_KEY, OUTCOME_KEY
@@ -186,16 +185,8 @@ async def refusal_handler(request: Request, exc: Exception) -> Response:
     )
 
 
-def __getattr__(name: str) -> object:
-    # The old name clashed with contrib.django's problem_response (a response).
-    if name == "problem_response":
-        warnings.warn(
-            "edgeclaims.contrib.fastapi.problem_response is now refusal_handler",
-            DeprecationWarning,
-            stacklevel=2,
-        )
-        return refusal_handler
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+# The old name clashed with contrib.django's problem_response (a response).
+__getattr__ = renamed(__name__, {"problem_response": lambda: refusal_handler})
 
 
 def setup_edgeclaims(

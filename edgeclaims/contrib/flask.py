@@ -32,7 +32,6 @@ from __future__ import annotations
 
 import functools
 import time
-import warnings
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any, TypeVar, cast
 
@@ -43,7 +42,7 @@ from werkzeug.local import LocalProxy
 from werkzeug.wrappers import Response
 
 from edgeclaims.config import Config
-from edgeclaims.contrib import Requirement
+from edgeclaims.contrib import Requirement, renamed
 from edgeclaims.engine import Engine, Outcome
 from edgeclaims.errors import ConfigurationError, VerificationError
 from edgeclaims.handoff import IDENTITY_KEY, OUTCOME_KEY, IdentityHeaders
@@ -260,14 +259,5 @@ def permissions_required(*permissions: str, match: str = "all") -> Callable[[F],
     )
 
 
-_RENAMED = {"permission_required": "permissions_required"}
-
-
-def __getattr__(name: str) -> object:
-    # Plural like roles_required, and no clash with Django's own
-    # permission_required (model permissions): the old name still works, with a warning.
-    new = _RENAMED.get(name)
-    if new is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    warnings.warn(f"{__name__}.{name} is now {new}", DeprecationWarning, stacklevel=2)
-    return globals()[new]
+# Plural like roles_required (the old name still works, with a warning).
+__getattr__ = renamed(__name__, {"permission_required": lambda: permissions_required})

@@ -18,14 +18,13 @@ These are edgeclaims roles and permissions (``[edgeclaims.roles]``,
 from __future__ import annotations
 
 import functools
-import warnings
 from collections.abc import Callable
 from typing import Any, TypeVar, cast
 
 from asgiref.sync import iscoroutinefunction
 from django.http import HttpRequest, HttpResponse
 
-from edgeclaims.contrib import Requirement
+from edgeclaims.contrib import Requirement, renamed
 from edgeclaims.contrib.django.middleware import refusal_response
 from edgeclaims.errors import ConfigurationError
 from edgeclaims.identity import Identity
@@ -112,14 +111,5 @@ def permissions_required(*permissions: str, match: str = "all") -> Callable[[F],
     )
 
 
-_RENAMED = {"permission_required": "permissions_required"}
-
-
-def __getattr__(name: str) -> object:
-    # Plural like roles_required, and no clash with Django's own
-    # permission_required (model permissions): the old name still works, with a warning.
-    new = _RENAMED.get(name)
-    if new is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    warnings.warn(f"{__name__}.{name} is now {new}", DeprecationWarning, stacklevel=2)
-    return globals()[new]
+# Plural like roles_required, and no clash with Django's own permission_required.
+__getattr__ = renamed(__name__, {"permission_required": lambda: permissions_required})

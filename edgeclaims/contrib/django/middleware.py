@@ -35,7 +35,6 @@ with the raw identity headers still in ``request.META``.
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Awaitable, Callable
 from typing import Any, cast
 
@@ -46,6 +45,7 @@ from django.http import HttpRequest, HttpResponse, HttpResponseBase
 from django.utils.functional import SimpleLazyObject
 from django.utils.module_loading import import_string
 
+from edgeclaims.contrib import renamed
 from edgeclaims.contrib.django import load_django_config
 from edgeclaims.engine import Engine, Outcome
 from edgeclaims.errors import VerificationError
@@ -69,16 +69,8 @@ def refusal_response(error: VerificationError) -> HttpResponse:
     return response
 
 
-def __getattr__(name: str) -> object:
-    # The old name clashed with contrib.fastapi.problem_response (an exception handler).
-    if name == "problem_response":
-        warnings.warn(
-            "edgeclaims.contrib.django.middleware.problem_response is now refusal_response",
-            DeprecationWarning,
-            stacklevel=2,
-        )
-        return refusal_response
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+# The old name clashed with contrib.fastapi.problem_response (an exception handler).
+__getattr__ = renamed(__name__, {"problem_response": lambda: refusal_response})
 
 
 class EdgeClaimsMiddleware:

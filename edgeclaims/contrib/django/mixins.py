@@ -10,14 +10,13 @@ Put the mixin first, before the view class. Works with async views too.
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from django.core.exceptions import ImproperlyConfigured
 from django.http import HttpRequest, HttpResponse, HttpResponseBase
 
-from edgeclaims.contrib import Requirement
+from edgeclaims.contrib import Requirement, renamed
 from edgeclaims.contrib.django.decorators import refusal_for
 
 if TYPE_CHECKING:
@@ -81,14 +80,5 @@ class PermissionsRequiredMixin(IdentityRequiredMixin):
         return super().get_requirement()
 
 
-_RENAMED = {"PermissionRequiredMixin": "PermissionsRequiredMixin"}
-
-
-def __getattr__(name: str) -> object:
-    # Plural like roles_required, and no clash with Django's own
-    # permission_required (model permissions): the old name still works, with a warning.
-    new = _RENAMED.get(name)
-    if new is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    warnings.warn(f"{__name__}.{name} is now {new}", DeprecationWarning, stacklevel=2)
-    return globals()[new]
+# Plural like RolesRequiredMixin, and no clash with Django's own PermissionRequiredMixin.
+__getattr__ = renamed(__name__, {"PermissionRequiredMixin": lambda: PermissionsRequiredMixin})
