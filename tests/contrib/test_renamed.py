@@ -29,4 +29,4 @@ def test_old_names_still_work_with_a_warning(module: str, old: str, new: str) ->
     with pytest.warns(DeprecationWarning, match=f"{module}.{old} is now {new}"):
         assert getattr(loaded, old) is getattr(loaded, new)
     with pytest.raises(AttributeError):
-        loaded.no_such_name  # noqa: B018
+        loaded.no_such_name
