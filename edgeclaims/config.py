@@ -48,7 +48,7 @@ class ReplayConfig:
     #: The Redis URL, credentials included: never in a repr (see ``display_url``).
     url: str | None = field(default=None, repr=False)
     on_error: Literal["deny", "allow"] = "deny"
-    max_entries: int = 100_000
+    max_entries: int = 500_000
     timeout: float = 0.5
     key_prefix: str = "edgeclaims:replay:"
     #: ``url`` without user, password or query: what reprs and logs show.
