@@ -11,11 +11,16 @@ from __future__ import annotations
 import hmac
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING
 
-from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa, utils
+if TYPE_CHECKING:
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa
+
+    VerifyKey = bytes | ec.EllipticCurvePublicKey | ed25519.Ed25519PublicKey | rsa.RSAPublicKey
+    SignKey = bytes | ec.EllipticCurvePrivateKey | ed25519.Ed25519PrivateKey | rsa.RSAPrivateKey
+else:
+    VerifyKey = SignKey = object
 
 __all__ = [
     "ALGORITHMS",
@@ -29,8 +34,8 @@ __all__ = [
 MIN_HMAC_SECRET_BYTES = 32
 MIN_RSA_BITS = 2048
 
-VerifyKey = bytes | ec.EllipticCurvePublicKey | ed25519.Ed25519PublicKey | rsa.RSAPublicKey
-SignKey = bytes | ec.EllipticCurvePrivateKey | ed25519.Ed25519PrivateKey | rsa.RSAPrivateKey
+_Verify = Callable[["VerifyKey", bytes, bytes], bool]
+_Sign = Callable[..., bytes]
 
 
 @dataclass(frozen=True)
@@ -64,11 +69,41 @@ def _hmac(digest: str) -> tuple[Callable[[VerifyKey, bytes, bytes], bool], Calla
     return verify, sign
 
 
-def _rsa(
-    pad: Callable[[hashes.HashAlgorithm], padding.AsymmetricPadding], hash_type: type[Any]
-) -> tuple[Callable[[VerifyKey, bytes, bytes], bool], Callable[..., bytes]]:
-    hash_algorithm: hashes.HashAlgorithm = hash_type()
-    scheme = pad(hash_algorithm)
+def _deferred(build: Callable[[], tuple[_Verify, _Sign]]) -> tuple[_Verify, _Sign]:
+    """Verify and sign that build themselves on first use.
+
+    The asymmetric algorithms need ``cryptography``, whose import costs more
+    than the rest of edgeclaims: a deployment with HMAC keys only (and an
+    ``import edgeclaims.wsgi``) never loads it.
+    """
+    built: list[tuple[_Verify, _Sign]] = []
+
+    def functions() -> tuple[_Verify, _Sign]:
+        if not built:
+            built.append(build())
+        return built[0]
+
+    def verify(key: VerifyKey, message: bytes, signature: bytes) -> bool:
+        return functions()[0](key, message, signature)
+
+    def sign(key: SignKey, message: bytes) -> bytes:
+        return functions()[1](key, message)
+
+    return verify, sign
+
+
+def _rsa(pss: bool, bits: int) -> tuple[_Verify, _Sign]:
+    from cryptography.exceptions import InvalidSignature
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.asymmetric import padding, rsa
+
+    hash_algorithm: hashes.HashAlgorithm = getattr(hashes, f"SHA{bits}")()
+    # RFC 7518 §3.5: PSS with MGF1 of the same hash, salt as long as its output.
+    scheme: padding.AsymmetricPadding = (
+        padding.PSS(mgf=padding.MGF1(hash_algorithm), salt_length=hash_algorithm.digest_size)
+        if pss
+        else padding.PKCS1v15()
+    )
 
     def verify(key: VerifyKey, message: bytes, signature: bytes) -> bool:
         if not isinstance(key, rsa.RSAPublicKey):
@@ -91,20 +126,13 @@ def _rsa(
     return verify, sign
 
 
-def _pkcs1(_: hashes.HashAlgorithm) -> padding.AsymmetricPadding:
-    return padding.PKCS1v15()
+def _ecdsa(curve_class: str, bits: int, size: int) -> tuple[_Verify, _Sign]:
+    from cryptography.exceptions import InvalidSignature
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.asymmetric import ec, utils
 
-
-def _pss(hash_algorithm: hashes.HashAlgorithm) -> padding.AsymmetricPadding:
-    # RFC 7518 §3.5: MGF1 with the same hash, salt as long as the hash output.
-    return padding.PSS(mgf=padding.MGF1(hash_algorithm), salt_length=hash_algorithm.digest_size)
-
-
-def _ecdsa(
-    curve: type[ec.EllipticCurve], hash_type: type[Any], size: int
-) -> tuple[Callable[[VerifyKey, bytes, bytes], bool], Callable[..., bytes]]:
-    scheme = ec.ECDSA(hash_type())
-    curve_name = curve().name
+    scheme = ec.ECDSA(getattr(hashes, f"SHA{bits}")())
+    curve_name = getattr(ec, curve_class)().name
 
     def verify(key: VerifyKey, message: bytes, signature: bytes) -> bool:
         if not isinstance(key, ec.EllipticCurvePublicKey) or key.curve.name != curve_name:
@@ -133,43 +161,45 @@ def _ecdsa(
     return verify, sign
 
 
-def _eddsa_verify(key: VerifyKey, message: bytes, signature: bytes) -> bool:
-    if not isinstance(key, ed25519.Ed25519PublicKey):
-        return False
-    try:
-        key.verify(signature, message)
-    except InvalidSignature:
-        return False
-    return True
+def _eddsa() -> tuple[_Verify, _Sign]:
+    from cryptography.exceptions import InvalidSignature
+    from cryptography.hazmat.primitives.asymmetric import ed25519
 
+    def verify(key: VerifyKey, message: bytes, signature: bytes) -> bool:
+        if not isinstance(key, ed25519.Ed25519PublicKey):
+            return False
+        try:
+            key.verify(signature, message)
+        except InvalidSignature:
+            return False
+        return True
 
-def _eddsa_sign(key: SignKey, message: bytes) -> bytes:
-    if not isinstance(key, ed25519.Ed25519PrivateKey):
-        raise TypeError("EdDSA needs an Ed25519 private key")
-    return key.sign(message)
+    def sign(key: SignKey, message: bytes) -> bytes:
+        if not isinstance(key, ed25519.Ed25519PrivateKey):
+            raise TypeError("EdDSA needs an Ed25519 private key")
+        return key.sign(message)
+
+    return verify, sign
 
 
 def _build() -> dict[str, Algorithm]:
     table: list[Algorithm] = []
-    for bits, hash_type, minimum in (
-        (256, hashes.SHA256, 32),
-        (384, hashes.SHA384, 48),
-        (512, hashes.SHA512, 64),
-    ):
+    for bits, minimum in ((256, 32), (384, 48), (512, 64)):
         verify, sign = _hmac(f"sha{bits}")
         table.append(Algorithm(f"HS{bits}", "secret", verify, sign, minimum))
-        verify, sign = _rsa(_pkcs1, hash_type)
+        verify, sign = _deferred(lambda bits=bits: _rsa(False, bits))  # type: ignore[misc]
         table.append(Algorithm(f"RS{bits}", "rsa", verify, sign))
-        verify, sign = _rsa(_pss, hash_type)
+        verify, sign = _deferred(lambda bits=bits: _rsa(True, bits))  # type: ignore[misc]
         table.append(Algorithm(f"PS{bits}", "rsa", verify, sign))
-    for name, curve, hash_type, size, kind in (
-        ("ES256", ec.SECP256R1, hashes.SHA256, 32, "ec-p256"),
-        ("ES384", ec.SECP384R1, hashes.SHA384, 48, "ec-p384"),
-        ("ES512", ec.SECP521R1, hashes.SHA512, 66, "ec-p521"),
+    for name, curve, bits, size, kind in (
+        ("ES256", "SECP256R1", 256, 32, "ec-p256"),
+        ("ES384", "SECP384R1", 384, 48, "ec-p384"),
+        ("ES512", "SECP521R1", 512, 66, "ec-p521"),
     ):
-        verify, sign = _ecdsa(curve, hash_type, size)
+        build = lambda curve=curve, bits=bits, size=size: _ecdsa(curve, bits, size)  # noqa: E731
+        verify, sign = _deferred(build)
         table.append(Algorithm(name, kind, verify, sign))
-    table.append(Algorithm("EdDSA", "ed25519", _eddsa_verify, _eddsa_sign))
+    table.append(Algorithm("EdDSA", "ed25519", *_deferred(_eddsa)))
     return {algorithm.name: algorithm for algorithm in table}
 
 

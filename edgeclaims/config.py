@@ -23,11 +23,6 @@ from typing import TYPE_CHECKING, Literal
 from edgeclaims.errors import ConfigurationError
 from edgeclaims.settings import Table, redact_url
 
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover - exercised on 3.10 only
-    import tomli as tomllib
-
 if TYPE_CHECKING:
     from edgeclaims.rbac import Policy
     from edgeclaims.sources import Source
@@ -105,6 +100,12 @@ def load_config(
 
 
 def _load_file(path: Path, *, base: str) -> Config:
+    # Imported here: a configuration given as a mapping never needs a TOML parser.
+    if sys.version_info >= (3, 11):
+        import tomllib
+    else:  # pragma: no cover - Python 3.10
+        import tomli as tomllib
+
     try:
         with path.open("rb") as handle:
             document = tomllib.load(handle)

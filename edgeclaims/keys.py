@@ -21,11 +21,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
-from jwt.algorithms import ECAlgorithm, HMACAlgorithm, OKPAlgorithm, RSAAlgorithm
-from jwt.exceptions import InvalidKeyError
-
 from edgeclaims.algorithms import MIN_HMAC_SECRET_BYTES, MIN_RSA_BITS, RFC9421_AS_JOSE, VerifyKey
 from edgeclaims.errors import ConfigurationError
 from edgeclaims.settings import Table
@@ -150,9 +145,11 @@ def _load_secret(table: Table, source: str, base_dir: Path) -> bytes:
     if jwk.get("kty") != "oct":
         raise ConfigurationError(where, "an HMAC key given as a JWK must have kty 'oct'")
     try:
-        return HMACAlgorithm.from_jwk(dict(jwk))
-    except (InvalidKeyError, ValueError, KeyError, TypeError):
+        key = key_from_jwk(jwk, where)
+    except ConfigurationError:
         raise ConfigurationError(where, "not a valid oct JWK") from None
+    assert isinstance(key, bytes)  # kty oct
+    return key
 
 
 def _load_public(table: Table, source: str, base_dir: Path, *, alg: str) -> VerifyKey:
@@ -165,6 +162,9 @@ def _load_public(table: Table, source: str, base_dir: Path, *, alg: str) -> Veri
 
 def public_key_from_pem(pem: bytes, where: str) -> VerifyKey:
     """Load a PEM public key; a private key is refused (only the edge holds it)."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
+
     if b"PRIVATE KEY" in pem:
         raise ConfigurationError(
             where, "this is a private key; configure only the public key on the origin"
@@ -189,6 +189,12 @@ def key_from_jwk(jwk: Mapping[str, object], where: str, *, alg: str | None = Non
         raise ConfigurationError(where, "the JWK's key_ops do not include 'verify'")
     if alg is not None and "alg" in jwk and jwk["alg"] != alg:
         raise ConfigurationError(where, f"the JWK is for {jwk['alg']!r}, not {alg!r}")
+    # PyJWT parses JWKs well; imported here, so that a configuration without
+    # JWKs (and an import of edgeclaims) never loads it, nor cryptography.
+    from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
+    from jwt.algorithms import ECAlgorithm, HMACAlgorithm, OKPAlgorithm, RSAAlgorithm
+    from jwt.exceptions import InvalidKeyError
+
     loaders: dict[str, Any] = {
         "EC": ECAlgorithm,
         "RSA": RSAAlgorithm,
@@ -213,6 +219,8 @@ def public_key_kind(key: VerifyKey) -> KeyKind:
     """The kind of a loaded key (``ec-p256``, ``rsa``, …)."""
     if isinstance(key, bytes):
         return "secret"
+    from cryptography.hazmat.primitives.asymmetric import ed25519, rsa
+
     if isinstance(key, ed25519.Ed25519PublicKey):
         return "ed25519"
     if isinstance(key, rsa.RSAPublicKey):
@@ -226,8 +234,12 @@ def public_key_kind_problem(key: VerifyKey, kind: KeyKind) -> str | None:
     actual = public_key_kind(key)
     if actual != kind:
         return f"the key is {actual}, the algorithm needs {kind}"
-    if isinstance(key, rsa.RSAPublicKey) and key.key_size < MIN_RSA_BITS:
-        return f"RSA keys must be at least {MIN_RSA_BITS} bits, this one has {key.key_size}"
+    if actual == "rsa":
+        from cryptography.hazmat.primitives.asymmetric import rsa
+
+        assert isinstance(key, rsa.RSAPublicKey)
+        if key.key_size < MIN_RSA_BITS:
+            return f"RSA keys must be at least {MIN_RSA_BITS} bits, this one has {key.key_size}"
     return None
 
 

@@ -45,7 +45,6 @@ Overage
 
 from __future__ import annotations
 
-from edgeclaims.rbac.explain import Explanation, RoleExplanation, RuleResult
 from edgeclaims.rbac.policy import (
     EXPORT_FORMAT,
     EXPORT_VERSION,
@@ -54,6 +53,16 @@ from edgeclaims.rbac.policy import (
     compile_policy,
 )
 from edgeclaims.rbac.routes import RouteRequirement, ambiguity
+
+
+def __getattr__(name: str) -> object:
+    # The explanation types are the CLI's: loaded when asked for, not on import.
+    if name in ("Explanation", "RoleExplanation", "RuleResult"):
+        from edgeclaims.rbac import explain
+
+        return getattr(explain, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 __all__ = [
     "EXPORT_FORMAT",

@@ -13,12 +13,11 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Literal, NamedTuple
+from typing import TYPE_CHECKING, Literal, NamedTuple
 
 from edgeclaims.caches import BoundedCache
 from edgeclaims.errors import AmbiguousRequest, ConfigurationError
 from edgeclaims.rbac.bits import RuleCompiler
-from edgeclaims.rbac.explain import Explanation, explain_roles
 from edgeclaims.rbac.matching import compile_glob, is_object
 from edgeclaims.rbac.routes import (
     Route,
@@ -36,6 +35,9 @@ from edgeclaims.rbac.rules import (
     parse_roles,
 )
 from edgeclaims.settings import Table
+
+if TYPE_CHECKING:
+    from edgeclaims.rbac.explain import Explanation
 
 __all__ = ["EXPORT_FORMAT", "EXPORT_VERSION", "Decision", "Grant", "Policy", "compile_policy"]
 
@@ -348,6 +350,8 @@ class Policy:
     def explain(self, claims: Mapping[str, object]) -> Explanation:
         """Role by role: granted or not, by which rule or include chain, and why not."""
         roles = self.roles_for(claims)
+        from edgeclaims.rbac.explain import explain_roles  # the CLI's, never a request's
+
         return explain_roles(
             self._specs,
             self._closures,

@@ -22,7 +22,16 @@ from edgeclaims.config import ReplayConfig
 from edgeclaims.errors import ConfigurationError, ReplayStoreUnavailable
 from edgeclaims.replay.base import ReplayStore, replay_key
 from edgeclaims.replay.memory import MemoryReplayStore
-from edgeclaims.replay.sqlite import SQLiteReplayStore
+
+
+def __getattr__(name: str) -> object:
+    # sqlite3 is loaded with the store that needs it, not with the package.
+    if name == "SQLiteReplayStore":
+        from edgeclaims.replay.sqlite import SQLiteReplayStore
+
+        return SQLiteReplayStore
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 __all__ = [
     "MemoryReplayStore",
@@ -49,6 +58,8 @@ def build_replay_store(
     if config.store == "memory":
         return MemoryReplayStore(config.max_entries, clock=clock)
     if config.store == "sqlite":
+        from edgeclaims.replay.sqlite import SQLiteReplayStore
+
         if not config.path:
             raise ConfigurationError("replay.path", "is required when store = 'sqlite'")
         try:

@@ -14,7 +14,6 @@ must be writable by the app pool identity: SQLite creates ``-wal`` and
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import logging
 import math
@@ -24,11 +23,14 @@ import threading
 import time
 import weakref
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from edgeclaims.errors import ReplayStoreUnavailable
 from edgeclaims.replay.base import OutageLog, ReplayStore, replay_key
+
+if TYPE_CHECKING:
+    from concurrent.futures import ThreadPoolExecutor
 
 __all__ = ["SQLiteReplayStore"]
 
@@ -181,6 +183,8 @@ class SQLiteReplayStore(ReplayStore):
         connections bounded, and a worker waiting on a lock held by another
         process waits there, never on the event loop.
         """
+        import asyncio  # only ASGI callers come here; a WSGI app never loads it
+
         loop = asyncio.get_running_loop()
         try:
             future = loop.run_in_executor(
@@ -273,6 +277,8 @@ class SQLiteReplayStore(ReplayStore):
             handle.conn.close()
 
     def _pool(self) -> ThreadPoolExecutor:
+        from concurrent.futures import ThreadPoolExecutor
+
         if self._executor is None:
             with self._lock:
                 if self._executor is None:

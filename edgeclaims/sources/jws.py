@@ -89,8 +89,6 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from cryptography.hazmat.primitives.asymmetric import rsa
-
 from edgeclaims.caches import BoundedCache
 from edgeclaims.encoding import b64url_decode
 from edgeclaims.errors import (
@@ -539,7 +537,7 @@ def _inline_keys(table: Table, algorithms: frozenset[str] | None, base_dir: Path
             raise key_table.error(
                 "alg", f"{key.alg} secrets must be at least {algorithm.min_secret_bytes} bytes"
             )
-        if isinstance(material, rsa.RSAPublicKey) and roca_vulnerable(material.public_numbers().n):
+        if key.kind == "rsa" and roca_vulnerable(material.public_numbers().n):  # type: ignore[union-attr]
             raise key_table.error("alg", "the RSA key has the ROCA fingerprint (CVE-2017-15361)")
         if key.id in keys:
             raise key_table.error("id", f"duplicate key id {key.id!r}")
