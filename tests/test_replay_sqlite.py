@@ -7,6 +7,7 @@ import multiprocessing
 import os
 import sqlite3
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -179,6 +180,40 @@ def test_async_wait_on_a_lock_does_not_block_the_event_loop(tmp_path: Path) -> N
         blocker.execute("ROLLBACK")
         blocker.close()
     assert asyncio.run(store.acheck_and_record("rfc9421", "k", "async-blocked", 60)) is True
+    store.close()
+
+
+def test_async_record_runs_on_the_loop_unless_the_database_is_busy(tmp_path: Path) -> None:
+    """The statement is tens of µs, a thread hop hundreds: only a held lock sends it to a worker."""
+    threads: list[int] = []
+
+    def clock() -> float:  # the store reads the clock once per record, where it runs
+        threads.append(threading.get_ident())
+        return time.time()
+
+    path = tmp_path / "replay.db"
+    store = SQLiteReplayStore(path, timeout=2.0, clock=clock)
+
+    async def free_then_busy() -> tuple[int, list[bool]]:
+        loop_thread = threading.get_ident()
+        answers = [await store.acheck_and_record("rfc9421", "k", "free", 60)]
+        blocker = sqlite3.connect(path, isolation_level=None)
+        blocker.execute("BEGIN IMMEDIATE")
+        asyncio.get_running_loop().call_later(0.2, blocker.execute, "ROLLBACK")
+        ticks, raised = await loop_ticks_while(
+            store.acheck_and_record("rfc9421", "k", "while-busy", 60)
+        )
+        assert raised is None
+        answers.append(await store.acheck_and_record("rfc9421", "k", "while-busy", 60))
+        blocker.close()
+        assert ticks >= 10  # the loop ran while a worker waited for the lock
+        return loop_thread, answers
+
+    threads.clear()
+    loop_thread, answers = asyncio.run(free_then_busy())
+    assert answers == [True, False]
+    assert threads[0] == loop_thread  # no lock held: recorded inline
+    assert any(thread != loop_thread for thread in threads[1:])  # held: in a worker
     store.close()
 
 
