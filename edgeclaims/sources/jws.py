@@ -61,9 +61,14 @@ Configuration keys (``[[edgeclaims.sources]]`` with ``type = "jws"``):
     design, so only a per-request token (our edge's) can use it. Needs a
     replay store.
 ``cache_size``
-    Verified-token cache entries (default 1024; 0 disables). The same token
-    seen again within its lifetime skips the signature check; never used
-    with ``replay_jti`` or request binding.
+    Verified-token cache entries (default 16384; 0 disables). The same token
+    seen again within its lifetime skips the signature check (an asymmetric
+    verify costs 20–100 µs) but not the claims' decoding; never used with
+    ``replay_jti`` or request binding. Size it above the number of tokens
+    live at once per process — third-party edges (ALB, IAP, Access) send a
+    session's token on every request, so about one per active user within
+    the token lifetime. Each entry costs the token text and a little more,
+    roughly 1–2 KiB: the default holds up to about 16–32 MiB.
 ``max_token_bytes``
     Larger tokens are refused with ``too_large`` (default 16384).
 JWKS URL settings (only with ``jwks_url``; see :class:`edgeclaims.jwks_client.JWKSClient`)
@@ -142,6 +147,8 @@ _PERCENT = re.compile(r"%[0-9A-Fa-f]{2}")
 _UNRESERVED = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~")
 _DEFAULT_PORTS = {"http": "80", "https": "443"}
 MAX_JTI_LENGTH = 256
+#: Verified tokens kept per source: one per user active within a token's life.
+DEFAULT_CACHE_SIZE = 16384
 #: The longest a jti is remembered, whatever the token's exp says (400 days).
 MAX_REPLAY_TTL = 400 * 86400.0
 #: Seconds a jti is remembered past the last instant its token verifies: never
@@ -170,7 +177,7 @@ class JWSSource(Source):
     bind_request: bool = False
     htu_scheme: str | None = None
     replay_jti: bool = False
-    cache_size: int = 1024
+    cache_size: int = DEFAULT_CACHE_SIZE
     max_token_bytes: int = 16384
     type: str = "jws"
     #: Tokens whose signature and claims verified: token → (key, valid until).
@@ -467,7 +474,7 @@ def from_table(table: Table, *, base_dir: Path, replay_enabled: bool = True) -> 
         bind_request=table.bool("bind_request", False),
         htu_scheme=htu_scheme,
         replay_jti=replay_jti,
-        cache_size=table.int("cache_size", 1024, minimum=0),
+        cache_size=table.int("cache_size", DEFAULT_CACHE_SIZE, minimum=0),
         max_token_bytes=table.int("max_token_bytes", 16384, minimum=256),
     )
 
