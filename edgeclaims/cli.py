@@ -7,6 +7,8 @@
     edgeclaims roles --config edgeclaims.toml --claims '{"groups":["okta-admins"]}'
     edgeclaims export-policy --config edgeclaims.toml --out policy.json
     edgeclaims demo [--once]
+    edgeclaims docs [iis]
+    edgeclaims samples --out DIR [--force]
 
 Exit status: 0 success / accepted, 1 refused or invalid, 2 usage error.
 """
@@ -30,6 +32,7 @@ from typing import TextIO
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 
+from edgeclaims import bundled
 from edgeclaims.algorithms import ALGORITHMS, SignKey
 from edgeclaims.config import config_warnings, load_config
 from edgeclaims.errors import ConfigurationError
@@ -155,6 +158,17 @@ def _parser() -> argparse.ArgumentParser:
     demo.add_argument("--once", action="store_true", help="tell the story and exit")
     demo.add_argument("--port", type=int, default=0, help="origin port (default: any free)")
     demo.set_defaults(run=_demo)
+
+    docs = commands.add_parser("docs", help="list the bundled documentation, or print one")
+    docs.add_argument("name", nargs="?", help="README, iis, roles … (default: list them)")
+    docs.set_defaults(run=bundled.run_docs)
+
+    samples = commands.add_parser(
+        "samples", help="copy the samples, docs and web.config templates into a folder"
+    )
+    samples.add_argument("--out", type=Path, required=True, help="folder to copy them into")
+    samples.add_argument("--force", action="store_true", help="overwrite files already there")
+    samples.set_defaults(run=bundled.run_samples)
     return parser
 
 
