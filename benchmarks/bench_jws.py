@@ -32,9 +32,9 @@ from common import interleaved_medians, report
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, utils
 
+from edgeclaims.config_table import Table
 from edgeclaims.jose import sign_jws
 from edgeclaims.request import RequestView
-from edgeclaims.settings import Table
 from edgeclaims.sources.jws import JWSSource, from_table
 
 NOW = 1_795_731_572

@@ -18,8 +18,8 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from edgeclaims.config_table import Table  # noqa: E402
 from edgeclaims.rbac import Policy, compile_policy  # noqa: E402
-from edgeclaims.settings import Table  # noqa: E402
 
 NS = "https://example.com/claims"
 

@@ -7,7 +7,7 @@ by ``EDGECLAIMS_CONFIG``, as ``settings.EDGECLAIMS`` (Django), as
 keys are errors, every error is a :class:`ConfigurationError` naming the key
 path, and nothing is read again per request. No repr in the tree shows a
 password, a secret or key material: keys show their id and algorithm, URLs
-are shown through :func:`~edgeclaims.settings.redact_url`.
+are shown through :func:`~edgeclaims.config_table.redact_url`.
 """
 
 from __future__ import annotations
@@ -20,8 +20,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
+from edgeclaims.config_table import Table, redact_url
 from edgeclaims.errors import ConfigurationError
-from edgeclaims.settings import Table, redact_url
 
 if TYPE_CHECKING:
     from edgeclaims.rbac import Policy

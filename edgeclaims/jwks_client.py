@@ -32,10 +32,10 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from edgeclaims.caches import BoundedCache
+from edgeclaims.config_table import redact_url
 from edgeclaims.errors import ConfigurationError, KeySourceUnavailable, UnknownKey
 from edgeclaims.jwks import JWKSError, _select, parse_jwks
 from edgeclaims.keys import Key
-from edgeclaims.settings import redact_url
 
 __all__ = ["JWKSClient", "check_jwks_url"]
 

@@ -22,8 +22,8 @@ from pathlib import Path
 from typing import Any
 
 from edgeclaims.algorithms import MIN_HMAC_SECRET_BYTES, MIN_RSA_BITS, RFC9421_AS_JOSE, VerifyKey
+from edgeclaims.config_table import Table
 from edgeclaims.errors import ConfigurationError
-from edgeclaims.settings import Table
 
 __all__ = ["Key", "KeyKind", "decode_secret", "load_key", "public_key_kind"]
 

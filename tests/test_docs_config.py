@@ -143,7 +143,7 @@ def table_keys(body: str) -> set[str]:
 
 # -- what the code accepts ------------------------------------------------------------------
 
-#: The methods of edgeclaims.settings.Table that read a setting by name.
+#: The methods of edgeclaims.config_table.Table that read a setting by name.
 _READERS = frozenset(
     {"str", "optional_str", "bool", "int", "number", "str_list", "table", "tables", "raw"}
 )

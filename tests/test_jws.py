@@ -22,11 +22,11 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 from jwt.algorithms import ECAlgorithm
 
+from edgeclaims.config_table import Table
 from edgeclaims.errors import AlgorithmNotAllowed, ConfigurationError, Expired, VerificationError
 from edgeclaims.jose import ALGORITHMS, b64url_encode, sign_jws
 from edgeclaims.jwks import jwks_document
 from edgeclaims.request import RequestView
-from edgeclaims.settings import Table
 from edgeclaims.sources import ReplayTicket, parse_source_config
 from edgeclaims.sources.jws import JWSSource, from_table
 

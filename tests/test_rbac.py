@@ -12,11 +12,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from test_rbac_conformance import POLICY as CONFORMANCE_POLICY
 
+from edgeclaims.config_table import Table
 from edgeclaims.errors import ConfigurationError
 from edgeclaims.identity import ClaimsView, freeze_claims
 from edgeclaims.rbac import Policy, RouteRequirement, ambiguity, compile_policy
 from edgeclaims.rbac.matching import scalar_text
-from edgeclaims.settings import Table
 
 if sys.version_info >= (3, 11):
     import tomllib

@@ -20,8 +20,8 @@ from typing import Any
 
 import pytest
 
+from edgeclaims.config_table import Table
 from edgeclaims.rbac import EXPORT_FORMAT, EXPORT_VERSION, Policy, compile_policy
-from edgeclaims.settings import Table
 
 TABLE_PATH = Path(__file__).parent / "conformance" / "rbac.json"
 TABLE: dict[str, Any] = json.loads(TABLE_PATH.read_text(encoding="utf-8"))

@@ -16,10 +16,10 @@ from typing import Any
 import pytest
 
 from edgeclaims.algorithms import ALGORITHMS
+from edgeclaims.config_table import Table
 from edgeclaims.errors import BadSignature, UnsupportedComponent
 from edgeclaims.keys import load_key
 from edgeclaims.request import RequestView
-from edgeclaims.settings import Table
 from edgeclaims.sources.rfc9421 import RFC9421Source
 from edgeclaims.testing import build_asgi_scope, build_wsgi_environ
 

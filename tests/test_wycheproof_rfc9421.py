@@ -24,9 +24,9 @@ from typing import Any
 import pytest
 
 from edgeclaims.algorithms import ALGORITHMS
+from edgeclaims.config_table import Table
 from edgeclaims.errors import ConfigurationError
 from edgeclaims.keys import load_key
-from edgeclaims.settings import Table
 
 VECTORS = Path(__file__).resolve().parent / "vectors" / "wycheproof"
 KINDS = {name: algorithm.key_kind for name, algorithm in ALGORITHMS.items()}

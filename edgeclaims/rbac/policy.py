@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal, NamedTuple
 
 from edgeclaims.caches import BoundedCache
+from edgeclaims.config_table import Table
 from edgeclaims.errors import AmbiguousRequest, ConfigurationError
 from edgeclaims.rbac.bits import RuleCompiler
 from edgeclaims.rbac.matching import compile_glob, is_object
@@ -34,7 +35,6 @@ from edgeclaims.rbac.rules import (
     include_closure,
     parse_roles,
 )
-from edgeclaims.settings import Table
 
 if TYPE_CHECKING:
     from edgeclaims.rbac.explain import Explanation

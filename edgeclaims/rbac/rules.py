@@ -13,9 +13,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Literal
 
+from edgeclaims.config_table import Table
 from edgeclaims.errors import ConfigurationError
 from edgeclaims.rbac.matching import glob_regex, has_wildcard, is_array, scalar_text
-from edgeclaims.settings import Table
 
 __all__ = [
     "RESERVED_NAMES",

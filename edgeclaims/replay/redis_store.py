@@ -28,9 +28,9 @@ from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
 from redis.retry import Retry
 
+from edgeclaims.config_table import redact_url  # there, config can use it without redis
 from edgeclaims.errors import ReplayStoreUnavailable
 from edgeclaims.replay.base import OutageLog, ReplayStore, replay_key
-from edgeclaims.settings import redact_url  # there, config can use it without redis
 
 __all__ = ["RedisReplayStore", "redact_url"]
 

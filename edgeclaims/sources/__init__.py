@@ -16,10 +16,10 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, NamedTuple
 
+from edgeclaims.config_table import Table
 from edgeclaims.errors import IncompleteClaims
 from edgeclaims.keys import Key
 from edgeclaims.request import RequestView
-from edgeclaims.settings import Table
 
 #: Called with (step, what passed) by ``verify`` when explaining (``edgeclaims verify``).
 Trace = Callable[[str, str], None]

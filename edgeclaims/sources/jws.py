@@ -95,6 +95,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from edgeclaims.caches import BoundedCache
+from edgeclaims.config_table import Table
 from edgeclaims.encoding import b64url_decode
 from edgeclaims.errors import (
     AlgorithmNotAllowed,
@@ -128,7 +129,6 @@ from edgeclaims.jwks import (
 from edgeclaims.jwks_client import JWKSClient
 from edgeclaims.keys import Key, load_key
 from edgeclaims.request import RequestView
-from edgeclaims.settings import Table
 from edgeclaims.sources import (
     Assertion,
     ReplayTicket,

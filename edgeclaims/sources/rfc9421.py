@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from edgeclaims.algorithms import ALGORITHMS
+from edgeclaims.config_table import Table
 from edgeclaims.encoding import b64url_decode
 from edgeclaims.errors import (
     AlgorithmNotAllowed,
@@ -37,7 +38,6 @@ from edgeclaims.errors import (
 )
 from edgeclaims.keys import Key, load_key
 from edgeclaims.request import RequestView
-from edgeclaims.settings import Table
 from edgeclaims.sources import (
     Assertion,
     ReplayTicket,

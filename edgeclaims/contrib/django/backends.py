@@ -47,9 +47,9 @@ from django.contrib.auth.models import Group
 from django.core.exceptions import FieldDoesNotExist
 from django.http import HttpRequest
 
+from edgeclaims.config_table import Table
 from edgeclaims.errors import ConfigurationError
 from edgeclaims.identity import Identity
-from edgeclaims.settings import Table
 
 __all__ = ["BACKEND_SETTING", "BackendSettings", "EdgeClaimsBackend"]
 

@@ -1,0 +1,89 @@
+"""benchmarks/bench_servers.py at its smoke size: every row printed, nothing left running.
+
+No timing is asserted — the figures of one-second bursts mean nothing, and
+timing assertions do not belong in the test suite. What is checked: the
+samples and their twins start under their real servers, wrk's signed
+requests are all accepted (the benchmark fails on any error or status ≥ 400),
+every row and budget line is printed, and no process it started outlives it.
+Needs ``wrk`` (``apt-get install wrk``): skipped without it, except under CI,
+where .ci/run installs it.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+
+import pytest
+
+BENCH = Path(__file__).resolve().parents[1] / "benchmarks" / "bench_servers.py"
+TIMEOUT = 300  # about a minute on a 2-core box
+
+FLAVORS = ("Flask/waitress", "FastAPI/uvicorn h11", "FastAPI/uvicorn httptools")
+STORES = ("memory", "sqlite", "redis")
+BUDGETS = [
+    f"{flavor} + {what}"
+    for flavor in FLAVORS
+    for what in (
+        "memory: throughput with ÷ bare",
+        "sqlite: throughput with ÷ bare",
+        "redis: added CPU ÷ (",
+    )
+]
+
+
+def _processes_marked(marker: str) -> list[int]:
+    """Processes whose environment holds ``marker`` (inherited from the benchmark)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            if marker.encode() in (entry / "environ").read_bytes():
+                found.append(int(entry.name))
+        except OSError:  # gone already, or another user's
+            continue
+    return found
+
+
+@pytest.mark.service
+@pytest.mark.skipif(
+    shutil.which("wrk") is None and not os.environ.get("CI"),
+    reason="wrk not installed: apt-get install wrk",
+)
+def test_smoke_size_prints_every_row_and_leaves_nothing_running() -> None:
+    if shutil.which("wrk") is None:
+        pytest.fail("wrk is not installed, and CI must run the server benchmark (.ci/run)")
+    marker = f"EDGECLAIMS_BENCH_TEST={uuid.uuid4().hex}"
+    name, _, value = marker.partition("=")
+    process = subprocess.Popen(
+        [sys.executable, str(BENCH), "--size", "smoke"],
+        env={**os.environ, name: value},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        out, err = process.communicate(timeout=TIMEOUT)
+    except subprocess.TimeoutExpired:
+        process.terminate()  # SIGTERM: the benchmark stops its servers on the way out
+        out, err = process.communicate(timeout=60)
+        pytest.fail(f"bench_servers --size smoke took over {TIMEOUT} s:\n{out}\n{err}")
+    assert process.returncode == 0, f"{out}\n{err}"
+
+    for flavor in FLAVORS:
+        for store in STORES:
+            row = re.escape(f"{flavor} + {store}")
+            assert re.search(rf"^  {row} +(\d+\.\d+× |skipped: )", out, re.M), (row, out)
+    for budget in BUDGETS:
+        lines = [line for line in out.splitlines() if line.startswith(f"  {budget}")]
+        assert len(lines) == 1, (budget, out)
+        assert re.search(r"\((budget [≤≥] [\d.]+×, (within|OVER))\)$|skipped: ", lines[0])
+    if os.environ.get("CI"):  # CI installs redis-server, and httptools comes with [test]
+        assert "skipped" not in out, out
+    assert _processes_marked(marker) == [], "bench_servers left processes running"
