@@ -550,15 +550,25 @@ def test_signed_probes_reach_the_deep_checks(decision_log: DecisionLog, tally: T
     middleware = WSGIMiddleware(inner, engine=Engine(config, clock=lambda: NOW))
     seen: Counter[str] = Counter()
 
-    @settings(max_examples=400, derandomize=True, database=None, deadline=None)
-    @given(probe=probes())
     def sample(probe: Probe) -> None:
         for _ in range(1 + probe.repeat):
             code = exchange_wsgi(middleware, inner, probe, "waitress", decision_log)
             seen[code] += 1
             tally.add("WSGI middleware (main, fixed sample)", probe, code)
 
-    sample()
+    def rare_ones_seen() -> bool:
+        return bool({"expired", "not_yet_valid"} & set(seen)) and bool(
+            {"bad_issuer", "bad_audience"} & set(seen)
+        )
+
+    # The sample is derandomized, but what hypothesis draws still differs
+    # between Python versions: when 400 examples miss one of the rarer
+    # verdicts, a larger sample is drawn before the suite is judged.
+    for examples in (400, 2000):
+        fixed = settings(max_examples=examples, derandomize=True, database=None, deadline=None)
+        fixed(given(probe=probes())(sample))()
+        if rare_ones_seen():
+            break
     # Frequent in any sample of this size; the rarer ones vary with hypothesis' choices.
     deep = {
         "accepted",
