@@ -556,19 +556,6 @@ def test_signed_probes_reach_the_deep_checks(decision_log: DecisionLog, tally: T
             seen[code] += 1
             tally.add("WSGI middleware (main, fixed sample)", probe, code)
 
-    def rare_ones_seen() -> bool:
-        return bool({"expired", "not_yet_valid"} & set(seen)) and bool(
-            {"bad_issuer", "bad_audience"} & set(seen)
-        )
-
-    # The sample is derandomized, but what hypothesis draws still differs
-    # between Python versions: when 400 examples miss one of the rarer
-    # verdicts, a larger sample is drawn before the suite is judged.
-    for examples in (400, 2000):
-        fixed = settings(max_examples=examples, derandomize=True, database=None, deadline=None)
-        fixed(given(probe=probes())(sample))()
-        if rare_ones_seen():
-            break
     # Frequent in any sample of this size; the rarer ones vary with hypothesis' choices.
     deep = {
         "accepted",
@@ -582,9 +569,28 @@ def test_signed_probes_reach_the_deep_checks(decision_log: DecisionLog, tally: T
         "malformed",
         "missing",
     }
-    assert deep <= set(seen), f"never reached {sorted(deep - set(seen))}; saw {dict(seen)}"
-    assert {"expired", "not_yet_valid"} & set(seen), "no signature or token was out of time"
-    assert {"bad_issuer", "bad_audience"} & set(seen), "no token claim was checked"
+    out_of_time = {"expired", "not_yet_valid"}
+    bad_claim = {"bad_issuer", "bad_audience"}
+
+    def unreached() -> list[str]:
+        verdicts = set(seen)
+        gaps = sorted(deep - verdicts)
+        if not out_of_time & verdicts:
+            gaps.append("expired or not_yet_valid")
+        if not bad_claim & verdicts:
+            gaps.append("bad_issuer or bad_audience")
+        return gaps
+
+    # The sample is derandomized, but what hypothesis draws still differs
+    # between Python versions (on 3.10 a 400-example draw held no expired
+    # signature, on another no forbidden one): while any verdict is still
+    # unreached, a larger sample is drawn before the suite is judged.
+    for examples in (400, 2000, 6000):
+        fixed = settings(max_examples=examples, derandomize=True, database=None, deadline=None)
+        fixed(given(probe=probes())(sample))()
+        if not unreached():
+            break
+    assert not unreached(), f"never reached {unreached()}; saw {dict(seen)}"
     assert len(seen) >= 14, f"only {len(seen)} verdicts: {dict(seen)}"
 
 
