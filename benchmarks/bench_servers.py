@@ -17,6 +17,13 @@ folder) or redis, named by ``EDGECLAIMS_CONFIG`` — next to its bare twin
 (``server_rig.py``: the same framework, routes and JSON body for a fixed
 identity, no edgeclaims) under the same server command.
 
+The floor (issue #14: a budget no middleware could reach must be shown so,
+in the same run): the twin again, behind a middleware of edgeclaims' shape
+that reads the same environ keys or scope fields and identity headers,
+removes those headers, sets the outcome keys and calls the app, deciding
+nothing (``server_rig.py``). Its row and budget line show what any
+middleware pays on these views before doing any work.
+
 Load: ``wrk`` (one thread, keep-alive) cycles through requests signed with
 ``EdgeSigner`` just before each burst, each with its own nonce, none sent
 twice: a burst that runs out is run again with twice as many, and any
@@ -68,6 +75,8 @@ SAMPLES = ROOT / "samples"
 VIEWER = {"sub": "vera", "groups": ["viewers"]}
 TARGET = "/whoami"
 STORES = ("memory", "sqlite", "redis")
+#: The row of the twin behind a do-nothing middleware of edgeclaims' shape (server_rig.py).
+FLOOR = "floor"
 
 
 @dataclass(frozen=True)
@@ -94,6 +103,7 @@ class Flavor:
     server: tuple[str, ...]  # after `python`, {port} filled in, the app appended
     sample_app: tuple[str, ...]
     twin_app: tuple[str, ...]
+    floor_app: tuple[str, ...]  # the twin behind a do-nothing middleware (server_rig.py)
     budgets: dict[str, float]  # store → least throughput ratio
     redis_peer: str  # "sync" or "async": the client the store uses under this server
     requires: str | None = None  # a module the server needs
@@ -113,6 +123,7 @@ FLAVORS = (
         WAITRESS,
         ("app:app",),
         ("--call", "server_rig:flask_twin"),
+        ("--call", "server_rig:flask_floor"),
         {"memory": 0.9, "sqlite": 0.85},
         "sync",
     ),
@@ -122,6 +133,7 @@ FLAVORS = (
         _uvicorn("h11"),
         ("main:app",),
         ("--factory", "server_rig:fastapi_twin"),
+        ("--factory", "server_rig:fastapi_floor"),
         {"memory": 0.85, "sqlite": 0.8},
         "async",
     ),
@@ -131,6 +143,7 @@ FLAVORS = (
         _uvicorn("httptools"),
         ("main:app",),
         ("--factory", "server_rig:fastapi_twin"),
+        ("--factory", "server_rig:fastapi_floor"),
         {"memory": 0.85, "sqlite": 0.8},
         "async",
         requires="httptools",
@@ -184,7 +197,7 @@ class Pair:
 def start_servers(
     flavor: Flavor, stores: tuple[str, ...], folder: Path, redis_url: str | None, stack: ExitStack
 ) -> tuple[Server, dict[str, Server]]:
-    """The twin and the sample once per store, all started together, each stopped by ``stack``.
+    """The twin, the sample per store and the floor, started together, stopped by ``stack``.
 
     Each flavor has a folder of its own: configurations, SQLite file, logs.
     """
@@ -215,6 +228,14 @@ def start_servers(
         )
         for store, config in configs.items()
     }
+    samples[FLOOR] = Server(
+        f"{flavor.label} floor",
+        [sys.executable, *flavor.server, *flavor.floor_app],
+        BENCHMARKS,
+        _server_env(BENCHMARKS, None),
+        folder / "floor.log",
+        sign,
+    )
     for server in (twin, *samples.values()):
         stack.callback(server.stop)
         server.launch()
@@ -257,7 +278,7 @@ def measure_flavor(
                 driver.burst(server, connections=connections, seconds=1)
                 driver.burst(server, connections=1, seconds=1)
         kinds = (("throughput", connections, size.seconds), ("latency", 1, size.latency_seconds))
-        pairs = {store: Pair() for store in stores}
+        pairs = {store: Pair() for store in samples}
         peers: list[dict[str, float]] = []
         for round_index in range(size.rounds):
             for store, sample in samples.items():
@@ -358,6 +379,8 @@ def print_table(flavor: Flavor, pairs: dict[str, Pair], skipped: dict[str, str])
             print(f"  {label:<34} skipped: {skipped[store]}")
         else:
             print(row(label, pairs[store]))
+    if FLOOR in pairs:
+        print(row(f"{flavor.label} floor", pairs[FLOOR]))
     sys.stdout.flush()
 
 
@@ -369,6 +392,12 @@ def budget_lines(
     flavor: Flavor, pairs: dict[str, Pair], peers: list[dict[str, float]], skipped: dict[str, str]
 ) -> list[str]:
     lines = []
+    if FLOOR in pairs:
+        floor = pairs[FLOOR].throughput
+        ratio = median([w.rate / b.rate for b, w in floor])
+        added = median([w.cpu_per_request - b.cpu_per_request for b, w in floor]) * 1e6
+        label = f"{flavor.label} floor (a do-nothing middleware): throughput with ÷ bare"
+        lines.append(f"  {label:<{WIDTH}} {ratio:6.3f}×  (info: {added:+.0f} µs CPU a request)")
     for store in ("memory", "sqlite"):
         label = f"{flavor.label} + {store}: throughput with ÷ bare"
         least = flavor.budgets[store]

@@ -95,6 +95,85 @@ def fastapi_twin() -> FastAPI:
     return app
 
 
+# -- the floor --------------------------------------------------------------------
+#
+# Issue #14: a target that no middleware could reach on these views must be
+# shown to be so, in the same run. The floor is each twin behind a middleware
+# of edgeclaims' shape that does nothing with what it reads: the same
+# environ keys or scope fields, the three identity headers found and removed,
+# an outcome placed where edgeclaims places it, the app called. What any
+# middleware pays before it does any work; the samples' cost above it is ours.
+#
+#     python -m waitress --threads=4 --call server_rig:flask_floor
+#     python -m uvicorn --factory server_rig:fastapi_floor
+
+#: The headers edgeclaims reads for the samples' rfc9421 source, and removes.
+FLOOR_HEADERS = ("x-edge-claims", "signature", "signature-input")
+_FLOOR_ENVIRON_KEYS = tuple("HTTP_" + name.upper().replace("-", "_") for name in FLOOR_HEADERS)
+_FLOOR_SCOPE_NAMES = frozenset(name.encode() for name in FLOOR_HEADERS)
+
+
+class FloorWSGI:
+    """A WSGI middleware that reads what edgeclaims reads and decides nothing."""
+
+    def __init__(self, app: Callable[..., Any]) -> None:
+        self.app = app
+
+    def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
+        read = (
+            environ.get("REQUEST_METHOD"),
+            environ.get("SCRIPT_NAME", ""),
+            environ.get("PATH_INFO", ""),
+            environ.get("QUERY_STRING", ""),
+            environ.get("HTTP_HOST"),
+            environ.get("wsgi.url_scheme"),
+            environ.get("REMOTE_ADDR"),
+            [environ.get(key) for key in _FLOOR_ENVIRON_KEYS],
+        )
+        for key in _FLOOR_ENVIRON_KEYS:
+            environ.pop(key, None)
+        environ["edgeclaims.identity"] = environ["edgeclaims.outcome"] = read
+        return self.app(environ, start_response)
+
+
+class FloorASGI:
+    """An ASGI middleware that reads what edgeclaims reads and decides nothing."""
+
+    def __init__(self, app: Callable[..., Any]) -> None:
+        self.app = app
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        headers = scope.get("headers", ())
+        read = (
+            scope.get("method"),
+            scope.get("root_path", ""),
+            scope.get("path"),
+            scope.get("raw_path"),
+            scope.get("query_string"),
+            scope.get("client"),
+            [value for name, value in headers if name in _FLOOR_SCOPE_NAMES or name == b"host"],
+        )
+        scope = dict(scope)
+        scope["headers"] = [(n, v) for n, v in headers if n not in _FLOOR_SCOPE_NAMES]
+        scope["edgeclaims.identity"] = scope["edgeclaims.outcome"] = read
+        await self.app(scope, receive, send)
+
+
+def flask_floor() -> Flask:
+    """The Flask twin behind :class:`FloorWSGI`."""
+    app = flask_twin()
+    app.wsgi_app = FloorWSGI(app.wsgi_app)  # type: ignore[method-assign]
+    return app
+
+
+def fastapi_floor() -> FloorASGI:
+    """The FastAPI twin behind :class:`FloorASGI`."""
+    return FloorASGI(fastapi_twin())
+
+
 # -- server processes -----------------------------------------------------------------
 
 
