@@ -25,23 +25,42 @@ OUTCOME_KEY = "edgeclaims.outcome"
 class IdentityHeaders:
     """The headers no application may read, and how to remove them from a request."""
 
-    __slots__ = ("environ_keys", "scope_names")
+    __slots__ = ("environ_keys", "environ_prefixes", "scope_names", "scope_prefixes")
 
     def __init__(self, names: Iterable[str]) -> None:
         names = tuple(names)
+        # A name ending in "*" stands for every header it begins (a provider's
+        # unsigned per-claim headers, X-Pomerium-Claim-*).
+        prefixes = tuple(name[:-1] for name in names if name.endswith("*"))
+        names = tuple(name for name in names if not name.endswith("*"))
         #: WSGI environ keys (``HTTP_X_EDGE_CLAIMS``): underscores and dashes are one key there.
         self.environ_keys = tuple(wsgi_header_key(name) for name in names)
+        #: Beginnings of environ keys removed whole (``HTTP_X_POMERIUM_CLAIM_``).
+        self.environ_prefixes = tuple(wsgi_header_key(prefix) for prefix in prefixes)
         #: Lower-cased names as ASGI servers send them, compared with ``_`` read as ``-``.
         self.scope_names = frozenset(name.encode("latin-1") for name in names)
+        #: Beginnings of lower-cased names removed whole, compared the same way.
+        self.scope_prefixes = tuple(prefix.encode("latin-1") for prefix in prefixes)
 
     def strip_environ(self, environ: MutableMapping[str, Any]) -> None:
         """Remove them from a WSGI environ (or Django's ``request.META``)."""
         for key in self.environ_keys:
             environ.pop(key, None)
+        if self.environ_prefixes:
+            for key in [k for k in environ if k.startswith(self.environ_prefixes)]:
+                del environ[key]
 
     def strip_scope_headers(
         self, headers: Iterable[tuple[bytes, bytes]]
     ) -> list[tuple[bytes, bytes]]:
         """An ASGI header list without them, in any spelling (``x_edge_claims`` too)."""
         names = self.scope_names
+        prefixes = self.scope_prefixes
+        if prefixes:
+            return [
+                (n, v)
+                for n, v in headers
+                if (folded := n.lower().replace(b"_", b"-")) not in names
+                and not folded.startswith(prefixes)
+            ]
         return [(n, v) for n, v in headers if n.lower().replace(b"_", b"-") not in names]

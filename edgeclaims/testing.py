@@ -10,6 +10,10 @@
     environ = signer.wsgi_environ("GET", "https://app.example.com/whoami", claims)
     scope = signer.asgi_scope("GET", "https://app.example.com/whoami", claims)
 
+``ProviderTokens`` mints tokens shaped like Google IAP's, Cloudflare Access's
+and Pomerium's, for the ``gcp-iap``, ``cloudflare-access`` and ``pomerium``
+sources (:mod:`edgeclaims.testing_providers`).
+
 A pytest fixture, ``edgeclaims_signer``, is registered by the
 ``edgeclaims.pytest_plugin`` module (``pytest -p edgeclaims.pytest_plugin``
 or ``pytest_plugins = ["edgeclaims.pytest_plugin"]`` in your conftest).
@@ -25,8 +29,9 @@ from urllib.parse import unquote_to_bytes, urlsplit
 from edgeclaims.config import Config, load_config
 from edgeclaims.signer import SigningKey, sign_request
 from edgeclaims.sources.rfc9421 import RFC9421Source
+from edgeclaims.testing_providers import ProviderTokens
 
-__all__ = ["EdgeSigner"]
+__all__ = ["EdgeSigner", "ProviderTokens"]
 
 
 class EdgeSigner:

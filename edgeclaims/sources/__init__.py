@@ -42,6 +42,9 @@ MAX_SUBJECT_LENGTH = 1024
 SOURCE_MODULES = {
     "rfc9421": "edgeclaims.sources.rfc9421",
     "jws": "edgeclaims.sources.jws",
+    "gcp-iap": "edgeclaims.sources.gcp_iap",
+    "cloudflare-access": "edgeclaims.sources.cloudflare_access",
+    "pomerium": "edgeclaims.sources.pomerium",
 }
 
 

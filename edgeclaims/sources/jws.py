@@ -217,14 +217,14 @@ class JWSSource(Source):
                 if trace:
                     trace("cache", "token verified before and still valid: signature not rechecked")
                 claims = decode_json_object(_payload_of(token), "token payload")
-                subject = subject_of(claims, self.subject_claim, self.required_claims)
+                subject = self.subject_for(claims)
                 return Assertion(claims, known.id or None, None, subject)
         jws, key = self.verify_signature(token, trace)
 
         # Only now, with the signature verified, is anything in the claims read.
         claims = decode_json_object(jws.payload(), "token payload")
         valid_until = self._check_claims(claims, now)
-        subject = subject_of(claims, self.subject_claim, self.required_claims)
+        subject = self.subject_for(claims)
         if trace:
             trace("claims", f"JSON object with {len(claims)} claims; time, iss, aud pass")
         bound = "htm" in claims or "htu" in claims
@@ -248,6 +248,10 @@ class JWSSource(Source):
         elif cache is not None and not bound:
             cache.put(token, key, valid_until)
         return Assertion(claims, key.id or None, ticket, subject)
+
+    def subject_for(self, claims: Mapping[str, Any]) -> str:
+        """The subject of verified claims (:func:`subject_of`); a provider may refine it."""
+        return subject_of(claims, self.subject_claim, self.required_claims)
 
     def verify_signature(self, token: str, trace: Trace | None = None) -> tuple[CompactJWS, Key]:
         """Parse a compact JWS and check its header and signature (no claims).

@@ -1,0 +1,186 @@
+"""Tokens shaped like Google IAP's, Cloudflare Access's and Pomerium's, for your own tests.
+
+Exposed as :class:`edgeclaims.testing.ProviderTokens`::
+
+    from edgeclaims.testing import ProviderTokens
+
+    with ProviderTokens.serving() as tokens:        # its public keys on a loopback JWKS URL
+        settings = {"sources": [{"type": "gcp-iap", "audience": AUDIENCE,
+                                 "jwks_url": tokens.jwks_url}]}
+        ...                                          # build your app with these settings
+        client.get("/whoami", headers=tokens.gcp_iap(AUDIENCE, email="alice@example.com"))
+
+The keys are made for the test run (a P-256 key for ES256, an RSA key for
+RS256, an Ed25519 key for Pomerium's EdDSA); the JWK Set holds their public
+halves. Headers, claims and their shapes follow the providers' own
+(spec/providers.md); ``**claims`` adds or replaces claims (``None`` removes one).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from functools import cached_property
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
+
+from edgeclaims.algorithms import SignKey
+from edgeclaims.jose import sign_jws
+from edgeclaims.jwks import jwks_document
+
+__all__ = ["ProviderTokens"]
+
+_KIDS = {"ES256": "edgeclaims-test-es256", "RS256": "edgeclaims-test-rs256", "EdDSA": "ed-test"}
+
+
+class ProviderTokens:
+    """Mint provider-shaped tokens; each method returns the request header that carries one.
+
+    ``clock`` gives ``iat``; tokens are valid for ``lifetime`` seconds.
+    ``jwks_url`` is set by :meth:`serving` (else serve :meth:`jwks` yourself).
+    """
+
+    def __init__(self, *, clock: Callable[[], float] = time.time, lifetime: int = 600) -> None:
+        self.clock = clock
+        self.lifetime = lifetime
+        self.jwks_url: str | None = None
+
+    @cached_property
+    def ec_key(self) -> ec.EllipticCurvePrivateKey:
+        return ec.generate_private_key(ec.SECP256R1())
+
+    @cached_property
+    def rsa_key(self) -> rsa.RSAPrivateKey:
+        return rsa.generate_private_key(public_exponent=65537, key_size=2048)
+
+    @cached_property
+    def ed_key(self) -> ed25519.Ed25519PrivateKey:
+        return ed25519.Ed25519PrivateKey.generate()
+
+    def jwks(self) -> dict[str, Any]:
+        """The JWK Set of the public keys (also a valid Cloudflare certs document)."""
+        keys: list[tuple[str, str, SignKey]] = [
+            (_KIDS["ES256"], "ES256", self.ec_key),
+            (_KIDS["RS256"], "RS256", self.rsa_key),
+            (_KIDS["EdDSA"], "EdDSA", self.ed_key),
+        ]
+        return dict(jwks_document(keys))
+
+    @classmethod
+    @contextlib.contextmanager
+    def serving(cls, **options: Any) -> Iterator[ProviderTokens]:
+        """Tokens whose JWK Set an HTTP server on 127.0.0.1 serves at ``jwks_url`` meanwhile."""
+        tokens = cls(**options)
+        body = json.dumps(tokens.jwks()).encode()
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, format: str, *args: Any) -> None:
+                pass
+
+        server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        server.daemon_threads = True
+        thread = threading.Thread(target=server.serve_forever, daemon=True)
+        thread.start()
+        tokens.jwks_url = f"http://127.0.0.1:{server.server_address[1]}/jwks.json"
+        try:
+            yield tokens
+        finally:
+            server.shutdown()
+            server.server_close()
+            thread.join(5)
+
+    def gcp_iap(
+        self,
+        audience: str,
+        *,
+        email: str = "alice@example.com",
+        sub: str = "accounts.google.com:118204235421157233421",
+        hd: str | None = "example.com",
+        **claims: Any,
+    ) -> dict[str, str]:
+        """``x-goog-iap-jwt-assertion`` for ``audience`` (``/projects/<NUMBER>/…``)."""
+        payload = {
+            "aud": audience,
+            "azp": audience,
+            "email": email,
+            "hd": hd,
+            "identity_source": "GOOGLE",
+            "iss": "https://cloud.google.com/iap",
+            "sub": sub,
+        }
+        return {"x-goog-iap-jwt-assertion": self._sign("ES256", payload, claims)}
+
+    def cloudflare_access(
+        self,
+        team_domain: str,
+        audience: str,
+        *,
+        email: str | None = "alice@example.com",
+        common_name: str | None = None,
+        **claims: Any,
+    ) -> dict[str, str]:
+        """``Cf-Access-Jwt-Assertion`` for the AUD tag ``audience``.
+
+        With ``common_name`` (and no ``email``) the token is a service token's:
+        ``sub`` is ``""`` and ``common_name`` names the client.
+        """
+        service = common_name is not None
+        payload: dict[str, Any] = {
+            "aud": [audience],
+            "iss": f"https://{team_domain}",
+            "type": "app",
+            "sub": "" if service else str(uuid.uuid4()),
+        }
+        if service:
+            payload["common_name"] = common_name
+        else:
+            payload.update(email=email, identity_nonce=uuid.uuid4().hex[:16], country="US")
+        return {"Cf-Access-Jwt-Assertion": self._sign("RS256", payload, claims, nbf=True)}
+
+    def pomerium(
+        self,
+        route_domain: str,
+        *,
+        email: str = "alice@example.com",
+        sub: str = "CgVhbGljZRIEbG9jYWw",
+        issuer: str | None = None,
+        alg: str = "ES256",
+        **claims: Any,
+    ) -> dict[str, str]:
+        """``X-Pomerium-Jwt-Assertion`` for the route ``route_domain`` (v0.22+: iss = route)."""
+        payload = {
+            "aud": route_domain,
+            "iss": issuer or route_domain,
+            "sub": sub,
+            "user": sub,
+            "email": email,
+            "groups": [],
+            "jti": str(uuid.uuid4()),
+        }
+        return {"X-Pomerium-Jwt-Assertion": self._sign(alg, payload, claims)}
+
+    def _sign(
+        self, alg: str, payload: dict[str, Any], claims: dict[str, Any], *, nbf: bool = False
+    ) -> str:
+        now = int(self.clock())
+        payload.update(iat=now, exp=now + self.lifetime)
+        if nbf:
+            payload["nbf"] = now
+        payload.update(claims)
+        payload = {name: value for name, value in payload.items() if value is not None}
+        keys: dict[str, SignKey] = {"ES256": self.ec_key, "RS256": self.rsa_key}
+        key = self.ed_key if alg == "EdDSA" else keys[alg]
+        return sign_jws(payload, _KIDS[alg], alg, key)
