@@ -415,6 +415,11 @@ def _verify(args: argparse.Namespace, out: TextIO) -> int:
         out.write(f"  ✗ {error.code}: {error.detail}\n")
         if error.code == "bad_signature" and computed:
             out.write(_BAD_SIGNATURE_HINTS)
+        # The refusing source may know which of its settings to check (providers).
+        refusing = next((s for s in engine.sources if s.name == outcome.source), None)
+        hint = refusing.refusal_hint(error.code) if refusing is not None else None
+        if hint:
+            out.write(f"    hint: {hint}\n")
         out.write(f"verdict: refused ({error.status} {error.code})\n")
         return 1
     if outcome.identity is None:

@@ -106,7 +106,7 @@ class ProviderTokens:
         self,
         audience: str,
         *,
-        email: str = "alice@example.com",
+        email: str | None = "alice@example.com",
         sub: str = "accounts.google.com:118204235421157233421",
         hd: str | None = "example.com",
         **claims: Any,
@@ -181,6 +181,10 @@ class ProviderTokens:
             payload["nbf"] = now
         payload.update(claims)
         payload = {name: value for name, value in payload.items() if value is not None}
-        keys: dict[str, SignKey] = {"ES256": self.ec_key, "RS256": self.rsa_key}
-        key = self.ed_key if alg == "EdDSA" else keys[alg]
+        if alg not in _KIDS:
+            raise ValueError(f"ProviderTokens signs with {', '.join(_KIDS)}, not {alg!r}")
+        # Only the key asked for is made (an RSA key takes a while).
+        key: SignKey = (
+            self.ec_key if alg == "ES256" else self.rsa_key if alg == "RS256" else self.ed_key
+        )
         return sign_jws(payload, _KIDS[alg], alg, key)

@@ -7,9 +7,11 @@ Keys are served by a real HTTP server on 127.0.0.1 in each provider's
 format (Google's JWK Set, Cloudflare's certs document with ``public_cert``
 and ``public_certs`` beside ``keys``, Pomerium's JWK Set). One table of
 tokens per provider runs through the source, the WSGI middleware, the ASGI
-middleware and Flask, and must give the same verdicts everywhere.
-The reference vectors from independent implementations hold none for these
-providers (only G2O, oauth2-proxy and ALB).
+middleware and Flask, and must give the same verdicts everywhere; the
+unsigned convenience headers are shown to be gone under Django too.
+The reference vectors from independent implementations (providers.json)
+hold none for these providers — only G2O, oauth2-proxy and ALB, whose tests
+belong to those sources — so nothing is copied from them here.
 """
 
 from __future__ import annotations
@@ -19,8 +21,11 @@ import base64
 import datetime
 import hashlib
 import hmac
+import io
 import json
 import logging
+import os
+import sys
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -328,6 +333,16 @@ def view(header: str, token: str, **extra: str) -> RequestView:
     )
 
 
+def signed_json(provider: Provider, claims: dict[str, Any]) -> str:
+    """A token signed as the provider signs, whatever its claims hold (PyJWS, not PyJWT's checks)."""
+    return jwt.PyJWS().encode(
+        json.dumps(claims).encode(),
+        provider.key,
+        algorithm=provider.alg,
+        headers={"kid": provider.kid, "typ": "JWT"},
+    )
+
+
 def b64(data: bytes) -> str:
     return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
 
@@ -389,11 +404,22 @@ SPECIFIC: list[tuple[Provider, str, Callable[[], str], str]] = [
     (IAP, "other-backend-service", lambda: IAP.token(iap_claims(aud="/projects/123456789012/global/backendServices/1")), "bad_audience"),
     (IAP, "app-engine-audience-not-configured", lambda: IAP.token(iap_claims(aud=IAP_APP_AUDIENCE)), "bad_audience"),
     (IAP, "no-email-no-hd", lambda: IAP.token(iap_claims(email=None, hd=None)), "ok"),
+    (IAP, "no-iat", lambda: IAP.token(iap_claims(iat=None)), "malformed"),
+    (IAP, "iat-not-a-number", lambda: signed_json(IAP, iap_claims(iat="yesterday")), "malformed"),
+    (IAP, "aud-an-object", lambda: signed_json(IAP, iap_claims(aud={"aud": IAP_AUDIENCE})), "bad_audience"),
+    (IAP, "iss-a-number", lambda: signed_json(IAP, iap_claims(iss=1)), "bad_issuer"),
+    (IAP, "sub-a-list", lambda: signed_json(IAP, iap_claims(sub=["alice"])), "incomplete_claims"),
+    (IAP, "payload-not-an-object", lambda: jwt.PyJWS().encode(b"[]", IAP.key, algorithm="ES256", headers={"kid": IAP_KID}), "malformed"),
     (IAP, "es384", lambda: IAP.token(key=_P384, alg="ES384"), "algorithm_not_allowed"),
     (CLOUDFLARE, "other-application-tag", lambda: CLOUDFLARE.token(cf_claims(aud=[CF_OTHER_AUDIENCE])), "bad_audience"),
     (CLOUDFLARE, "tag-among-several", lambda: CLOUDFLARE.token(cf_claims(aud=[CF_OTHER_AUDIENCE, CF_AUDIENCE])), "ok"),
     (CLOUDFLARE, "service-token", lambda: CLOUDFLARE.token(cf_service_claims()), "ok"),
     (CLOUDFLARE, "empty-sub-no-common-name", lambda: CLOUDFLARE.token(cf_service_claims(common_name=None)), "incomplete_claims"),
+    (CLOUDFLARE, "empty-sub-common-name-a-number", lambda: CLOUDFLARE.token(cf_service_claims(common_name=7)), "incomplete_claims"),
+    (CLOUDFLARE, "empty-sub-common-name-with-line-break", lambda: CLOUDFLARE.token(cf_service_claims(common_name="svc.access\nsubject=admin")), "incomplete_claims"),
+    (CLOUDFLARE, "no-sub-is-not-a-service-token", lambda: CLOUDFLARE.token(cf_service_claims(sub=None)), "incomplete_claims"),
+    (CLOUDFLARE, "aud-a-string-holding-the-tag", lambda: CLOUDFLARE.token(cf_claims(aud=CF_AUDIENCE)), "ok"),
+    (CLOUDFLARE, "aud-empty-list", lambda: CLOUDFLARE.token(cf_claims(aud=[])), "bad_audience"),
     (CLOUDFLARE, "another-team", lambda: CLOUDFLARE.token(cf_claims(iss="https://otherteam.cloudflareaccess.com")), "bad_issuer"),
     (CLOUDFLARE, "public-cert-is-not-a-key", lambda: CLOUDFLARE.token(key=RSA_OTHER, kid=CF_CERT_KID), "unknown_key"),
     (CLOUDFLARE, "nbf-in-the-future", lambda: CLOUDFLARE.token(cf_claims(nbf=NOW + 60)), "not_yet_valid"),
@@ -401,6 +427,8 @@ SPECIFIC: list[tuple[Provider, str, Callable[[], str], str]] = [
     (POMERIUM, "pre-v0.22-issuer-not-configured", lambda: POMERIUM.token(pom_claims(iss=POM_AUTHENTICATE)), "bad_issuer"),
     (POMERIUM, "audience-with-scheme", lambda: POMERIUM.token(pom_claims(aud=f"https://{POM_ROUTE}")), "bad_audience"),
     (POMERIUM, "other-route", lambda: POMERIUM.token(pom_claims(aud="billing.corp.example.com")), "bad_audience"),
+    (POMERIUM, "route-in-capitals", lambda: POMERIUM.token(pom_claims(aud=POM_ROUTE.upper())), "bad_audience"),
+    (POMERIUM, "iss-a-list", lambda: signed_json(POMERIUM, pom_claims(iss=[POM_ROUTE])), "bad_issuer"),
     (POMERIUM, "eddsa-not-configured", lambda: POMERIUM.token(key=ED_PRIVATE, kid="ed-1", alg="EdDSA"), "algorithm_not_allowed"),
 ]  # fmt: skip
 
@@ -618,6 +646,26 @@ def test_the_decision_log_shows_the_code_not_the_audience_nor_the_token(
         assert secret not in logged
 
 
+@pytest.mark.parametrize(
+    ("provider", "claims", "detail"),
+    [
+        pytest.param(IAP, iap_claims(aud={"aud": IAP_AUDIENCE}), f"expected audience '{IAP_AUDIENCE}', the token's aud is an object", id="aud-an-object"),
+        pytest.param(IAP, iap_claims(aud=None), f"expected audience '{IAP_AUDIENCE}', the token's aud is absent or null", id="aud-absent"),
+        pytest.param(IAP, iap_claims(iss=1), "expected issuer 'https://cloud.google.com/iap', the token's iss is a number", id="iss-a-number"),
+        pytest.param(CLOUDFLARE, cf_claims(aud=[CF_OTHER_AUDIENCE, 5, True, "x"]), f"expected audience '{CF_AUDIENCE}', the token's aud is ['{CF_OTHER_AUDIENCE}', a number, a boolean, ... 1 more]", id="aud-list-shortened"),
+        pytest.param(POMERIUM, pom_claims(aud="\u202ebilling\n" + "x" * 200), "expected audience 'orders.corp.example.com', the token's aud is '\\u202ebilling\\n" + "x" * 91 + "'...", id="aud-escaped-and-cut"),
+        pytest.param(POMERIUM, pom_claims(iss=[POM_ROUTE]), "expected issuer 'orders.corp.example.com', the token's iss is ['orders.corp.example.com']", id="iss-a-list"),
+    ],
+)  # fmt: skip
+def test_mismatch_detail_shows_strings_escaped_and_other_values_by_type(
+    sources: dict[str, Source], provider: Provider, claims: dict[str, Any], detail: str
+) -> None:
+    token = signed_json(provider, claims)
+    error = _refusal(sources[provider.type], provider.header, token)
+    assert error.detail == detail
+    assert detail.isascii()
+
+
 def test_an_accepted_request_logs_the_subject_and_no_other_claim(
     wsgi: WSGIMiddleware, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -724,6 +772,81 @@ def test_unsigned_headers_are_stripped_flask(flask_client: Any) -> None:
     )
     assert response.status_code == 200
     assert response.get_json()["seen"] == []
+
+
+@pytest.fixture(scope="module")
+def django_middleware(key_server: KeyServer) -> Any:
+    """Django's own middleware class, its engine built from the providers' tables."""
+    contrib = Path(__file__).resolve().parent / "contrib"
+    if str(contrib) not in sys.path:  # django_project and contrib_tables live there
+        sys.path.insert(0, str(contrib))
+    from contrib_tables import framework
+
+    django = framework("django")
+    os.environ["DJANGO_SETTINGS_MODULE"] = "django_project.settings"
+    django.setup()
+    from edgeclaims.contrib.django.middleware import EdgeClaimsMiddleware
+    from edgeclaims.engine import Engine
+
+    class ProvidersMiddleware(EdgeClaimsMiddleware):
+        def build_engine(self) -> Engine:
+            return Engine(mapping(key_server), clock=lambda: NOW)
+
+    return ProvidersMiddleware
+
+
+def _django_seen(request: Any) -> dict[str, Any]:
+    """What a Django view can read of the providers' unsigned headers."""
+    prefixes = ("x-pomerium", "x-goog", "cf-access")
+    return {
+        "sub": request.edgeclaims.subject,
+        "headers": sorted(k for k in request.headers if k.lower().startswith(prefixes)),
+        "meta": sorted(k for k in request.META if k.startswith(("HTTP_X_POMERIUM", "HTTP_X_GOOG", "HTTP_CF"))),
+    }  # fmt: skip
+
+
+@pytest.mark.parametrize("provider", PROVIDERS.values(), ids=PROVIDERS)
+def test_unsigned_headers_are_stripped_django_wsgi(
+    django_middleware: Any, provider: Provider
+) -> None:
+    from django.core.handlers.wsgi import WSGIRequest
+    from django.http import HttpRequest, JsonResponse
+
+    def view(request: HttpRequest) -> JsonResponse:
+        return JsonResponse(_django_seen(request))
+
+    request = WSGIRequest(
+        build_wsgi_environ("GET", URL, {provider.header: provider.token(), **UNSIGNED})
+    )
+    assert request.headers  # cached from META before the middleware runs: must not survive it
+    response = django_middleware(view)(request)
+    assert response.status_code == 200
+    assert json.loads(response.content) == {"sub": provider.subject, "headers": [], "meta": []}
+
+
+@pytest.mark.parametrize("provider", PROVIDERS.values(), ids=PROVIDERS)
+def test_unsigned_headers_are_stripped_django_asgi(
+    django_middleware: Any, provider: Provider
+) -> None:
+    from django.core.handlers.asgi import ASGIRequest
+    from django.http import HttpRequest, JsonResponse
+
+    scopes: list[list[tuple[bytes, bytes]]] = []
+
+    async def view(request: HttpRequest) -> JsonResponse:
+        scopes.append(request.scope["headers"])  # type: ignore[attr-defined]
+        return JsonResponse(_django_seen(request))
+
+    spelled = [(name.replace("-", "_"), value) for name, value in UNSIGNED.items()]
+    scope = build_asgi_scope(
+        "GET", URL, [(provider.header, provider.token()), *UNSIGNED.items(), *spelled]
+    )
+    response = asyncio.run(django_middleware(view)(ASGIRequest(scope, io.BytesIO(b""))))
+    assert response.status_code == 200
+    assert json.loads(response.content) == {"sub": provider.subject, "headers": [], "meta": []}
+    assert [
+        n for n, _ in scopes[0] if n.startswith((b"x-pom", b"x_pom", b"x-goog", b"x_goog", b"cf"))
+    ] == []
 
 
 def test_unsigned_headers_alone_are_not_an_identity(wsgi: WSGIMiddleware) -> None:
@@ -860,6 +983,12 @@ def test_provider_tokens_verify_through_the_middleware() -> None:
         assert call_wsgi(middleware, refused)[1]["code"] == "bad_audience"
 
 
+def test_provider_tokens_sign_only_with_the_providers_algorithms() -> None:
+    tokens = ProviderTokens(clock=lambda: NOW)
+    with pytest.raises(ValueError, match="not 'HS256'"):
+        tokens.pomerium(POM_ROUTE, alg="HS256")
+
+
 def test_cli_verify_explains_an_audience_mismatch(
     key_server: KeyServer, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -893,3 +1022,63 @@ def test_cli_verify_explains_an_audience_mismatch(
     assert f"expected audience '{IAP_AUDIENCE}'" in shown
     assert f"the token's aud is '{_PROJECT_ID_AUDIENCE}'" in shown
     assert token.split(".")[2] not in shown
+
+
+@pytest.mark.parametrize(
+    ("provider", "table", "token", "code", "shown"),
+    [
+        pytest.param(IAP, {}, lambda: IAP.token(iap_claims(aud=_PROJECT_ID_AUDIENCE)), "bad_audience", "the number, never the project id", id="iap-project-id"),
+        pytest.param(CLOUDFLARE, {}, lambda: CLOUDFLARE.token(cf_claims(aud=[CF_OTHER_AUDIENCE])), "bad_audience", "AUD tag, 64 hex digits", id="cloudflare-other-application"),
+        pytest.param(CLOUDFLARE, {}, lambda: CLOUDFLARE.token(cf_claims(iss="https://otherteam.cloudflareaccess.com")), "bad_issuer", f"the issuer is https://{CF_TEAM}: check team_domain", id="cloudflare-other-team"),
+        pytest.param(CLOUDFLARE, {"required_claims": ["email"]}, lambda: CLOUDFLARE.token(cf_service_claims()), "incomplete_claims", '"email" refuses service tokens', id="cloudflare-service-token-email-required"),
+        pytest.param(POMERIUM, {}, lambda: POMERIUM.token(pom_claims(iss=POM_AUTHENTICATE)), "bad_issuer", "Pomerium before v0.22", id="pomerium-pre-v0.22"),
+        pytest.param(POMERIUM, {}, lambda: POMERIUM.token(key=ED_PRIVATE, kid="ed-1", alg="EdDSA"), "algorithm_not_allowed", 'algorithms = ["ES256", "EdDSA"]', id="pomerium-eddsa"),
+    ],
+)  # fmt: skip
+def test_cli_verify_hints_at_the_setting_to_check(
+    key_server: KeyServer,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    provider: Provider,
+    table: dict[str, Any],
+    token: Callable[[], str],
+    code: str,
+    shown: str,
+) -> None:
+    from edgeclaims import cli
+
+    config = tmp_path / "edgeclaims.toml"
+    settings = {**provider.table(key_server), **table}
+    config.write_text(
+        "[edgeclaims]\n\n[[edgeclaims.sources]]\n"
+        + "".join(f"{name} = {json.dumps(value)}\n" for name, value in settings.items()),
+        encoding="utf-8",
+    )
+    minted = token()
+    argv = ["verify", "--config", str(config), "--url", URL, "--now", str(NOW)]
+    status = cli.main([*argv, "-H", f"{provider.header}: {minted}"])
+    out = capsys.readouterr().out
+    assert status == 1
+    assert f"✗ {code}: " in out
+    (hint,) = [line for line in out.splitlines() if line.strip().startswith("hint:")]
+    assert shown in hint
+    assert minted.split(".")[1] not in out
+    assert minted.split(".")[2] not in out
+
+
+def test_cli_verify_gives_no_hint_when_accepted(
+    key_server: KeyServer, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from edgeclaims import cli
+
+    config = tmp_path / "edgeclaims.toml"
+    config.write_text(
+        "[edgeclaims]\n\n[[edgeclaims.sources]]\n"
+        + "".join(f"{k} = {json.dumps(v)}\n" for k, v in POMERIUM.table(key_server).items()),
+        encoding="utf-8",
+    )
+    argv = ["verify", "--config", str(config), "--url", URL, "--now", str(NOW)]
+    assert cli.main([*argv, "-H", f"{POMERIUM.header}: {POMERIUM.token()}"]) == 0
+    out = capsys.readouterr().out
+    assert "hint:" not in out
+    assert f"verdict: accepted — subject '{POMERIUM.subject}' via pomerium" in out

@@ -123,12 +123,20 @@ class Source(ABC):
     @property
     @abstractmethod
     def stripped_headers(self) -> tuple[str, ...]:
-        """Lower-cased headers removed before the app sees the request."""
+        """Lower-cased headers removed before the app sees the request.
+
+        A name ending in ``*`` stands for every header beginning with the rest
+        (``x-pomerium-claim-*``; :class:`~edgeclaims.handoff.IdentityHeaders`).
+        """
 
     @property
     def configured_keys(self) -> tuple[Key, ...]:
         """The keys fixed by the configuration (not those a JWKS URL serves)."""
         return ()
+
+    def refusal_hint(self, code: str) -> str | None:
+        """What to check when this source refuses with ``code`` (``edgeclaims verify``), or None."""
+        return None
 
     @abstractmethod
     def verify(self, view: RequestView, now: float, trace: Trace | None = None) -> Assertion:

@@ -72,4 +72,37 @@ def from_table(table: Table, *, base_dir: Path, replay_enabled: bool = True) -> 
         replay_enabled=replay_enabled,
         subject_fallback="common_name",
         unsigned_headers=UNSIGNED_HEADERS,
+        hints=_hints(team_domain),
+    )
+
+
+def _hints(team_domain: str) -> tuple[tuple[str, str], ...]:
+    """What ``edgeclaims verify`` adds under a refusal."""
+    return (
+        (
+            "bad_audience",
+            "audience must be the application's AUD tag, 64 hex digits (Zero Trust → Access → "
+            "Applications → the application → Overview): a token for another Access "
+            "application carries another tag",
+        ),
+        (
+            "bad_issuer",
+            f"the issuer is https://{team_domain}: check team_domain (Zero Trust → Settings → "
+            "Custom Pages)",
+        ),
+        (
+            "unknown_key",
+            f"Access publishes its keys at https://{team_domain}/cdn-cgi/access/certs and "
+            "rotates them about every six weeks: check team_domain and jwks_url (an unknown "
+            "kid is refetched at most once per min_refetch_interval)",
+        ),
+        (
+            "incomplete_claims",
+            'a service token has sub = "" and names its client in common_name; a claim listed '
+            'in required_claims is missing ("email" refuses service tokens)',
+        ),
+        (
+            "algorithm_not_allowed",
+            "Access signs with RS256 only: this token was not minted by Access",
+        ),
     )

@@ -7,6 +7,7 @@ IAP signs with ES256 only, keys at ``https://www.gstatic.com/iap/verify/public_k
 ``/projects/<NUMBER>/global/backendServices/<ID>`` (load balancer) or
 ``/projects/<NUMBER>/apps/<PROJECT_ID>`` (App Engine). The project *number*,
 not its id: a mismatch says which audience was expected and which was seen.
+``exp`` and ``iat`` are required (Google's own verifier requires both).
 Claims include ``sub`` (``accounts.google.com:<id>``), ``email`` and ``hd``.
 
 Configuration keys (``[[edgeclaims.sources]]`` with ``type = "gcp-iap"``):
@@ -40,6 +41,22 @@ AUDIENCE_SHAPE = re.compile(
     r"/projects/[0-9]+/(?:global/backendServices/[0-9]+|apps/[a-z][a-z0-9.:-]{4,61}[a-z0-9])"
 )
 UNSIGNED_HEADERS = ("x-goog-authenticated-user-email", "x-goog-authenticated-user-id")
+#: What ``edgeclaims verify`` adds under a refusal.
+HINTS = (
+    (
+        "bad_audience",
+        "audience must be the backend's JWT audience code (Security → Identity-Aware Proxy → "
+        "the backend service's menu → Get JWT audience code): /projects/<project NUMBER>/…, "
+        "the number, never the project id",
+    ),
+    ("bad_issuer", f"IAP always signs with iss {ISSUER}: this token was not minted by IAP"),
+    ("algorithm_not_allowed", "IAP signs with ES256 only: this token was not minted by IAP"),
+    (
+        "unknown_key",
+        f"IAP's keys are served at {JWKS_URL}: check jwks_url; a token IAP did not sign "
+        "names a kid that is not there",
+    ),
+)
 
 
 def from_table(table: Table, *, base_dir: Path, replay_enabled: bool = True) -> ProviderJWTSource:
@@ -73,4 +90,6 @@ def from_table(table: Table, *, base_dir: Path, replay_enabled: bool = True) -> 
         base_dir=base_dir,
         replay_enabled=replay_enabled,
         unsigned_headers=UNSIGNED_HEADERS,
+        require_iat=True,
+        hints=HINTS,
     )

@@ -35,6 +35,28 @@ HEADER = "x-pomerium-jwt-assertion"
 UNSIGNED_HEADERS = ("x-pomerium-claim-*",)
 #: What Pomerium signs with: ES256, and Ed25519 in older deployments.
 ALLOWED_ALGORITHMS = ("ES256", "EdDSA")
+#: What ``edgeclaims verify`` adds under a refusal.
+HINTS = (
+    (
+        "bad_issuer",
+        "Pomerium before v0.22 sets iss to the authenticate service's domain: list it in "
+        "issuers beside the route domain until every instance is upgraded",
+    ),
+    (
+        "bad_audience",
+        "aud is the route's `from` host without a scheme: route_domain must be that host "
+        "(with its port, if the route has one)",
+    ),
+    (
+        "algorithm_not_allowed",
+        'older Pomerium deployments sign with EdDSA: algorithms = ["ES256", "EdDSA"]',
+    ),
+    (
+        "unknown_key",
+        "keys come from jwks_url (default https://<route_domain>/.well-known/pomerium/jwks.json), "
+        "never from the token's iss: check that jwks_url is this Pomerium's",
+    ),
+)
 
 
 def from_table(table: Table, *, base_dir: Path, replay_enabled: bool = True) -> ProviderJWTSource:
@@ -77,4 +99,5 @@ def from_table(table: Table, *, base_dir: Path, replay_enabled: bool = True) -> 
         base_dir=base_dir,
         replay_enabled=replay_enabled,
         unsigned_headers=UNSIGNED_HEADERS,
+        hints=HINTS,
     )

@@ -15,8 +15,12 @@ that adds what the providers need beyond it:
   decision log still shows only the code;
 * a fallback subject claim (Cloudflare service tokens: ``sub`` is ``""``,
   ``common_name`` names the client);
+* ``iat`` required where the provider always sets it and its own verifier
+  requires it (IAP: "``iat`` must be in the past");
 * the provider's unsigned convenience headers, removed before the app runs
-  (a name ending in ``*`` removes every header it begins).
+  (a name ending in ``*`` removes every header it begins);
+* a hint per refusal code, naming the setting to check, that ``edgeclaims
+  verify`` prints under the verdict (never sent, never logged).
 """
 
 from __future__ import annotations
@@ -28,7 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from edgeclaims.config_table import Table
-from edgeclaims.errors import BadAudience, BadIssuer
+from edgeclaims.errors import BadAudience, BadIssuer, MalformedHeader
 from edgeclaims.sources import subject_of
 from edgeclaims.sources.jws import JWSSource
 from edgeclaims.sources.jws import from_table as jws_from_table
@@ -52,6 +56,10 @@ class ProviderJWTSource(JWSSource):
     subject_fallback: str | None = None
     #: The provider's unsigned headers, removed too (``name*``: every header beginning so).
     unsigned_headers: tuple[str, ...] = ()
+    #: Refuse a token without ``iat`` (``malformed``).
+    require_iat: bool = False
+    #: (refusal code, what to check) pairs for ``edgeclaims verify``.
+    hints: tuple[tuple[str, str], ...] = ()
 
     @property
     def stripped_headers(self) -> tuple[str, ...]:
@@ -63,7 +71,15 @@ class ProviderJWTSource(JWSSource):
             return subject_of(claims, fallback, self.required_claims)
         return super().subject_for(claims)
 
+    def refusal_hint(self, code: str) -> str | None:
+        for hint_code, hint in self.hints:
+            if hint_code == code:
+                return hint
+        return None
+
     def _check_claims(self, claims: Mapping[str, Any], now: float) -> float:
+        if self.require_iat and claims.get("iat") is None:
+            raise MalformedHeader("the token has no iat claim")
         # Only reached once the signature verified: what the token holds is
         # the provider's word, shown so that a wrong setting can be spotted.
         try:
@@ -88,6 +104,8 @@ def build(
     replay_enabled: bool,
     subject_fallback: str | None = None,
     unsigned_headers: tuple[str, ...] = (),
+    require_iat: bool = False,
+    hints: tuple[tuple[str, str], ...] = (),
 ) -> ProviderJWTSource:
     """The source for ``derived``, a ``jws`` table made from the provider's ``table``.
 
@@ -102,7 +120,11 @@ def build(
     fields = {f.name: getattr(jws, f.name) for f in dataclasses.fields(jws) if f.init}
     fields["type"] = table.str("type")
     return ProviderJWTSource(
-        **fields, subject_fallback=subject_fallback, unsigned_headers=unsigned_headers
+        **fields,
+        subject_fallback=subject_fallback,
+        unsigned_headers=unsigned_headers,
+        require_iat=require_iat,
+        hints=hints,
     )
 
 
@@ -118,7 +140,10 @@ def domain_setting(table: Table, key: str, *, port: bool = False) -> str:
 
 
 def shown(value: object) -> str:
-    """A claim value for an error message: short, ASCII, quoted; a list as its first items."""
+    """A claim value for an error message: short, ASCII, quoted; a list as its first items.
+
+    Anything but a string (or a list of them) is named by its JSON type only.
+    """
     if isinstance(value, list):
         items = [shown(item) for item in value[:3]]
         more = f", ... {len(value) - 3} more" if len(value) > 3 else ""
@@ -126,7 +151,13 @@ def shown(value: object) -> str:
     if isinstance(value, str):
         cut = value[:SHOWN_CHARACTERS]
         return ascii(cut) + ("..." if len(value) > SHOWN_CHARACTERS else "")
-    return "absent" if value is None else f"a {type(value).__name__}"
+    if value is None:
+        return "absent or null"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, int | float):
+        return "a number"
+    return "an object" if isinstance(value, Mapping) else "not a string"
 
 
 def _listed(values: tuple[str, ...]) -> str:
