@@ -24,6 +24,14 @@ removes those headers, sets the outcome keys and calls the app, deciding
 nothing (``server_rig.py``). Its row and budget line show what any
 middleware pays on these views before doing any work.
 
+The reference verifier, the other end: the twin behind
+``reference_verifier.py``, the least a verifier of these requests must do
+(the signature base, HMAC-SHA256, the time window, the claims decoded, the
+nonce recorded in a memory set or in a SQLite file the way edgeclaims'
+store writes it), hard-wired to the samples' configuration and not meant
+to be deployed. Its lines under each budget show how much of the distance
+to the bare app verification itself takes on this machine.
+
 Load: ``wrk`` (one thread, keep-alive) cycles through requests signed with
 ``EdgeSigner`` just before each burst, each with its own nonce, none sent
 twice: a burst that runs out is run again with twice as many, and any
@@ -77,6 +85,13 @@ TARGET = "/whoami"
 STORES = ("memory", "sqlite", "redis")
 #: The row of the twin behind a do-nothing middleware of edgeclaims' shape (server_rig.py).
 FLOOR = "floor"
+#: The stores the reference verifier (reference_verifier.py) runs with, each a row of its own.
+REFERENCE_STORES = ("memory", "sqlite")
+
+
+def reference(store: str) -> str:
+    """The row of the twin behind the reference verifier with this store."""
+    return f"reference {store}"
 
 
 @dataclass(frozen=True)
@@ -104,6 +119,7 @@ class Flavor:
     sample_app: tuple[str, ...]
     twin_app: tuple[str, ...]
     floor_app: tuple[str, ...]  # the twin behind a do-nothing middleware (server_rig.py)
+    reference_app: tuple[str, ...]  # the twin behind reference_verifier.py
     budgets: dict[str, float]  # store → least throughput ratio
     redis_peer: str  # "sync" or "async": the client the store uses under this server
     requires: str | None = None  # a module the server needs
@@ -124,6 +140,7 @@ FLAVORS = (
         ("app:app",),
         ("--call", "server_rig:flask_twin"),
         ("--call", "server_rig:flask_floor"),
+        ("--call", "server_rig:flask_reference"),
         {"memory": 0.9, "sqlite": 0.85},
         "sync",
     ),
@@ -134,6 +151,7 @@ FLAVORS = (
         ("main:app",),
         ("--factory", "server_rig:fastapi_twin"),
         ("--factory", "server_rig:fastapi_floor"),
+        ("--factory", "server_rig:fastapi_reference"),
         {"memory": 0.85, "sqlite": 0.8},
         "async",
     ),
@@ -144,6 +162,7 @@ FLAVORS = (
         ("main:app",),
         ("--factory", "server_rig:fastapi_twin"),
         ("--factory", "server_rig:fastapi_floor"),
+        ("--factory", "server_rig:fastapi_reference"),
         {"memory": 0.85, "sqlite": 0.8},
         "async",
         requires="httptools",
@@ -236,6 +255,21 @@ def start_servers(
         folder / "floor.log",
         sign,
     )
+    for store in REFERENCE_STORES:
+        if store not in stores:
+            continue
+        env = _server_env(BENCHMARKS, None)
+        env["EDGECLAIMS_REFERENCE_STORE"] = (
+            "memory" if store == "memory" else str(folder / "reference-replay.sqlite3")
+        )
+        samples[reference(store)] = Server(
+            f"{flavor.label} reference verifier + {store}",
+            [sys.executable, *flavor.server, *flavor.reference_app],
+            BENCHMARKS,
+            env,
+            folder / f"reference-{store}.log",
+            sign,
+        )
     for server in (twin, *samples.values()):
         stack.callback(server.stop)
         server.launch()
@@ -342,8 +376,9 @@ def _print_round_trip_cpu(url: str, calls: int) -> None:
 
 # -- report ------------------------------------------------------------------------
 
+LABEL = 44  # "FastAPI/uvicorn httptools reference + memory"
 HEADER = (
-    f"  {'pair':<34} {'with÷bare (min–max)':<19}  {'req/s with':>10} {'bare':>6}"
+    f"  {'pair':<{LABEL}} {'with÷bare (min–max)':<19}  {'req/s with':>10} {'bare':>6}"
     f"  {'CPU µs/req with':>15} {'bare':>5} {'added':>6}"
     f"  {'p50 µs with':>11} {'bare':>5} {'×':>5}  {'p99 µs with':>11} {'bare':>5} {'×':>5}"
 )
@@ -356,7 +391,7 @@ def row(label: str, pair: Pair) -> str:
     cpu_bare = median([b.cpu_per_request for b, _ in throughput]) * 1e6
     added = median([w.cpu_per_request - b.cpu_per_request for b, w in throughput]) * 1e6
     cells = [
-        f"  {label:<34} {median(ratios):5.3f}× ({min(ratios):.2f}–{max(ratios):.2f})",
+        f"  {label:<{LABEL}} {median(ratios):5.3f}× ({min(ratios):.2f}–{max(ratios):.2f})",
         f"  {median([w.rate for _, w in throughput]):10.0f}",
         f" {median([b.rate for b, _ in throughput]):6.0f}",
         f"  {cpu_with:15.0f} {cpu_bare:5.0f} {added:+6.0f}",
@@ -376,11 +411,17 @@ def print_table(flavor: Flavor, pairs: dict[str, Pair], skipped: dict[str, str])
     for store in STORES:
         label = f"{flavor.label} + {store}"
         if store in skipped:
-            print(f"  {label:<34} skipped: {skipped[store]}")
+            print(f"  {label:<{LABEL}} skipped: {skipped[store]}")
         else:
             print(row(label, pairs[store]))
     if FLOOR in pairs:
         print(row(f"{flavor.label} floor", pairs[FLOOR]))
+    for store in REFERENCE_STORES:
+        label = f"{flavor.label} reference + {store}"
+        if store in skipped:
+            print(f"  {label:<{LABEL}} skipped: {skipped[store]}")
+        else:
+            print(row(label, pairs[reference(store)]))
     sys.stdout.flush()
 
 
@@ -401,12 +442,20 @@ def budget_lines(
     for store in ("memory", "sqlite"):
         label = f"{flavor.label} + {store}: throughput with ÷ bare"
         least = flavor.budgets[store]
+        reference_label = f"{flavor.label} reference verifier + {store}: throughput with ÷ bare"
         if store in skipped:
             lines.append(f"  {label:<{WIDTH}} skipped: {skipped[store]}")
+            lines.append(f"  {reference_label:<{WIDTH}} skipped: {skipped[store]}")
             continue
         ratio = median([w.rate / b.rate for b, w in pairs[store].throughput])
         verdict = "within" if ratio >= least else "OVER"
         lines.append(f"  {label:<{WIDTH}} {ratio:6.3f}×  (budget ≥ {least}×, {verdict})")
+        bursts = pairs[reference(store)].throughput
+        ratio = median([w.rate / b.rate for b, w in bursts])
+        added = median([w.cpu_per_request - b.cpu_per_request for b, w in bursts]) * 1e6
+        lines.append(
+            f"  {reference_label:<{WIDTH}} {ratio:6.3f}×  (info: {added:+.0f} µs CPU a request)"
+        )
     client = "redis.asyncio" if flavor.redis_peer == "async" else "redis-py"
     label = f"{flavor.label} + redis: added CPU ÷ ({client} SET NX PX + memory's)"
     if "redis" in skipped or "memory" in skipped:

@@ -174,6 +174,34 @@ def fastapi_floor() -> FloorASGI:
     return FloorASGI(fastapi_twin())
 
 
+# -- the reference verifier ---------------------------------------------------------
+#
+# The other end from the floor: each twin behind reference_verifier.py, the
+# least a verifier of these requests must do (its docstring), nonces in the
+# store EDGECLAIMS_REFERENCE_STORE names. How much of a budget verification
+# itself takes, in the same run.
+#
+#     python -m waitress --threads=4 --call server_rig:flask_reference
+#     python -m uvicorn --factory server_rig:fastapi_reference
+
+
+def flask_reference() -> Flask:
+    """The Flask twin behind the reference verifier."""
+    from reference_verifier import ReferenceWSGI, Verifier, store_from_environment
+
+    app = flask_twin()
+    verifier = Verifier(store_from_environment())
+    app.wsgi_app = ReferenceWSGI(app.wsgi_app, verifier)  # type: ignore[method-assign]
+    return app
+
+
+def fastapi_reference() -> Any:
+    """The FastAPI twin behind the reference verifier."""
+    from reference_verifier import ReferenceASGI, Verifier, store_from_environment
+
+    return ReferenceASGI(fastapi_twin(), Verifier(store_from_environment()))
+
+
 # -- server processes -----------------------------------------------------------------
 
 

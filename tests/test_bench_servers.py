@@ -4,7 +4,8 @@ No timing is asserted — the figures of one-second bursts mean nothing, and
 timing assertions do not belong in the test suite. What is checked: the
 samples and their twins start under their real servers, wrk's signed
 requests are all accepted (the benchmark fails on any error or status ≥ 400),
-every row and budget line is printed, and no process it started outlives it.
+every row and budget line is printed (the reference verifier's included),
+and no process it started outlives it.
 Needs ``wrk`` (``apt-get install wrk``): skipped without it, except under CI,
 where .ci/run installs it.
 """
@@ -80,6 +81,15 @@ def test_smoke_size_prints_every_row_and_leaves_nothing_running() -> None:
         for store in STORES:
             row = re.escape(f"{flavor} + {store}")
             assert re.search(rf"^  {row} +(\d+\.\d+× |skipped: )", out, re.M), (row, out)
+    for flavor in FLAVORS:
+        for store in ("memory", "sqlite"):
+            row = re.escape(f"{flavor} reference + {store}")
+            assert re.search(rf"^  {row} +(\d+\.\d+× |skipped: )", out, re.M), (row, out)
+            info = re.escape(f"{flavor} reference verifier + {store}: throughput with ÷ bare")
+            assert re.search(rf"^  {info} +(\d+\.\d+×  \(info: [+-]\d+ µs|skipped: )", out, re.M), (
+                info,
+                out,
+            )
     for budget in BUDGETS:
         lines = [line for line in out.splitlines() if line.startswith(f"  {budget}")]
         assert len(lines) == 1, (budget, out)
