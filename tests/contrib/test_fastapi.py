@@ -43,6 +43,7 @@ from edgeclaims.asgi import EdgeClaimsMiddleware  # noqa: E402
 from edgeclaims.config import Config, load_config  # noqa: E402
 from edgeclaims.contrib.fastapi import (  # noqa: E402
     CurrentIdentity,
+    EdgeClaimsScheme,
     IdentityRefused,
     OptionalIdentity,
     get_identity,
@@ -303,7 +304,20 @@ def test_problem_document_and_content_type() -> None:
 
 
 def test_dependency_results() -> None:
-    assert require_identity.__name__ == "dependency"
+    # The guard is the security scheme itself: one dependency a request, and
+    # FastAPI lists the scheme on the operation from it.
+    assert isinstance(require_identity, EdgeClaimsScheme)
+    assert isinstance(require_roles("admin"), EdgeClaimsScheme)
+    app = FastAPI()
+
+    @app.get("/guarded")
+    async def guarded(identity: CurrentIdentity) -> str:
+        return identity.subject
+
+    (route,) = [r for r in app.routes if getattr(r, "path", "") == "/guarded"]
+    (dependency,) = route.dependant.dependencies  # type: ignore[attr-defined]
+    assert dependency.call is require_identity
+    assert dependency.dependencies == []
     assert callable(get_identity)
     with pytest.raises(TypeError):
         require_roles(require_roles)  # type: ignore[arg-type]
