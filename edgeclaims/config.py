@@ -24,6 +24,7 @@ from edgeclaims.config_table import Table, redact_url
 from edgeclaims.errors import ConfigurationError
 
 if TYPE_CHECKING:
+    from edgeclaims.origin_gate import G2OGate
     from edgeclaims.rbac import Policy
     from edgeclaims.sources import Source
 
@@ -74,6 +75,9 @@ class Config:
     trust_original_url: bool = False
     #: Header carrying the edge's request id, copied into decision logs.
     request_id_header: str | None = None
+    #: ``[edgeclaims.origin_gate]``: checked before any source, on every path
+    #: but its exempt ones; None when not configured.
+    origin_gate: G2OGate | None = None
 
 
 def load_config(
@@ -143,9 +147,16 @@ def parse_config(data: Mapping[str, object], *, base_dir: Path) -> Config:
     request_id_header = top.optional_str("request_id_header")
 
     replay = _parse_replay(top.table("replay"), base_dir=base_dir)
+    origin_gate = None
+    if "origin_gate" in top:
+        from edgeclaims.origin_gate import parse_origin_gate
+
+        origin_gate = parse_origin_gate(top.table("origin_gate"), base_dir=base_dir)
     source_tables = top.tables("sources")
-    if not source_tables:
-        raise top.error("sources", "at least one source is required")
+    if not source_tables and origin_gate is None:
+        # With a gate alone, requests that pass it go on anonymously where
+        # the route is public; every other route refuses them (missing).
+        raise top.error("sources", "at least one source is required (or an origin_gate)")
     sources = tuple(
         parse_source_config(table, base_dir=base_dir, replay_enabled=replay.enabled)
         for table in source_tables
@@ -175,6 +186,7 @@ def parse_config(data: Mapping[str, object], *, base_dir: Path) -> Config:
         replay=replay,
         trust_original_url=trust_original_url,
         request_id_header=request_id_header,
+        origin_gate=origin_gate,
     )
 
 
@@ -259,7 +271,19 @@ def config_warnings(config: Config) -> list[ConfigWarning]:
             "W006",
             "trust_original_url = true: only safe when IIS URL Rewrite always sets X-Original-URL",
         )
+    if config.origin_gate is not None:
+        gate = config.origin_gate
+        for warning_id, why in gate.risks():
+            warn(warning_id, f"origin_gate ({gate.name}): {why}")
+        for key_name in gate.keys_in_config:
+            warn(
+                "W008",
+                f"origin_gate key {key_name!r} is a secret written in the configuration: "
+                "anyone who can read the file can pass the gate; use secret_env or secret_file",
+            )
     for index, source in enumerate(config.sources):
+        for warning_id, why in source.risks():
+            warn(warning_id, f"sources[{index}] ({source.name}): {why}")
         for key in source.configured_keys:
             where = f"sources[{index}] key {key.id!r}"
             if key.material == SAMPLE_DEMO_SECRET:

@@ -16,7 +16,7 @@ import logging
 import time
 import traceback
 from collections.abc import Callable
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from edgeclaims.config import Config, load_config
 from edgeclaims.errors import (
@@ -35,7 +35,10 @@ from edgeclaims.logs import log_outcome
 from edgeclaims.rbac import RouteRequirement
 from edgeclaims.replay import ReplayStore, build_replay_store
 from edgeclaims.request import RequestView
-from edgeclaims.sources import Assertion, Source, Trace
+from edgeclaims.sources import Assertion, ReplayTicket, Source, Trace
+
+if TYPE_CHECKING:
+    from edgeclaims.origin_gate import G2OGate
 
 __all__ = ["Engine", "Outcome"]
 
@@ -86,7 +89,9 @@ class Engine:
         self.policy = self.config.policy
         self.sources = self.config.sources
         self.monitor = self.config.mode == "monitor"
-        stripped: list[str] = []
+        #: ``[edgeclaims.origin_gate]``, checked before any source; None when not set.
+        self.gate = self.config.origin_gate
+        stripped: list[str] = list(self.gate.stripped_headers) if self.gate is not None else []
         for source in self.sources:
             stripped.extend(h for h in source.stripped_headers if h not in stripped)
         #: Lower-cased headers no application ever sees.
@@ -107,29 +112,38 @@ class Engine:
 
     # -- deciding -------------------------------------------------------------
     #
-    # One straight line, twice: requirement → source → verification →
-    # replay → authorization, every refusal raised and turned into an
-    # outcome by the one `except`. `adecide` differs only where it awaits.
+    # One straight line, twice: requirement → origin gate → source →
+    # verification → replay → authorization, every refusal raised and turned
+    # into an outcome by the one `except`. `adecide` differs only where it awaits.
 
     def decide(self, view: RequestView, trace: Trace | None = None) -> Outcome:
         """Decide on a request, synchronously; ``trace`` is told each step (CLI)."""
         source: Source | None = None
         assertion: Assertion | None = None
+        gate = self.gate
         try:
             requirement = self._requirement(view, trace)
+            if gate is not None and not gate.exempts(view):
+                passed = self._pass_gate(gate, view, trace)
+                if self.replay is not None:
+                    try:
+                        first: object = self.replay.check_and_record(gate.name, *passed)
+                    except ReplayStoreUnavailable as exc:
+                        first = exc
+                    self._judge_replay(first, trace, gate.name)
             source = self._source(view, requirement, trace)
             if source is not None:
                 assertion = self._verify(source, view, trace)
                 ticket = assertion.replay
                 if ticket is not None and self.replay is not None:
                     try:
-                        first: object = self.replay.check_and_record(source.name, *ticket)
+                        first = self.replay.check_and_record(source.name, *ticket)
                     except ReplayStoreUnavailable as exc:
                         first = exc
                     self._judge_replay(first, trace)
             outcome = self._authorize(requirement, source, assertion)
         except VerificationError as error:
-            outcome = self._refused(error, source, assertion)
+            outcome = self._refused(error, source, assertion, gate)
         return log_outcome(view, outcome, self.config.request_id_header)
 
     async def adecide(self, view: RequestView) -> Outcome:
@@ -140,8 +154,17 @@ class Engine:
         """
         source: Source | None = None
         assertion: Assertion | None = None
+        gate = self.gate
         try:
             requirement = self._requirement(view)
+            if gate is not None and not gate.exempts(view):
+                passed = self._pass_gate(gate, view)
+                if self.replay is not None:
+                    try:
+                        first: object = await self.replay.acheck_and_record(gate.name, *passed)
+                    except ReplayStoreUnavailable as exc:
+                        first = exc
+                    self._judge_replay(first, None, gate.name)
             source = self._source(view, requirement)
             if source is not None:
                 if source in self._preparing:
@@ -150,13 +173,13 @@ class Engine:
                 ticket = assertion.replay
                 if ticket is not None and self.replay is not None:
                     try:
-                        first: object = await self.replay.acheck_and_record(source.name, *ticket)
+                        first = await self.replay.acheck_and_record(source.name, *ticket)
                     except ReplayStoreUnavailable as exc:
                         first = exc
                     self._judge_replay(first)
             outcome = self._authorize(requirement, source, assertion)
         except VerificationError as error:
-            outcome = self._refused(error, source, assertion)
+            outcome = self._refused(error, source, assertion, gate)
         return log_outcome(view, outcome, self.config.request_id_header)
 
     # -- the steps ---------------------------------------------------------------
@@ -181,6 +204,25 @@ class Engine:
         if self._peers and requirement.kind != "public" and not self._peer_trusted(view.peer):
             raise UntrustedPeer("the peer address is not a trusted edge")
         return requirement
+
+    def _pass_gate(
+        self, gate: G2OGate, view: RequestView, trace: Trace | None = None
+    ) -> ReplayTicket:
+        """The origin gate's check; what to record in the replay store once it passed."""
+        try:
+            return gate.check(view, self.clock(), trace)
+        except VerificationError:
+            raise
+        except Exception as exc:
+            # As in _verify: a bug or an input nobody foresaw refuses (fail closed).
+            frame = traceback.extract_tb(exc.__traceback__)[-1]
+            logger.error(
+                "edgeclaims: unexpected %s in the origin gate at %s:%s",
+                type(exc).__name__,
+                frame.filename,
+                frame.lineno,
+            )
+            raise MalformedHeader("the origin gate headers could not be processed") from None
 
     def _source(
         self, view: RequestView, requirement: RouteRequirement, trace: Trace | None = None
@@ -216,7 +258,9 @@ class Engine:
             raise IncompleteClaims("no subject")
         return assertion
 
-    def _judge_replay(self, first: object, trace: Trace | None = None) -> None:
+    def _judge_replay(
+        self, first: object, trace: Trace | None = None, what: str = "signature"
+    ) -> None:
         """Act on the replay store's answer: any truthy value is a first sighting.
 
         A store may answer 0 or None for "seen before": every falsy answer is
@@ -237,7 +281,7 @@ class Engine:
                 "(replay.on_error = 'allow')"
             )
         elif not first:
-            raise Replayed("this signature was already used")
+            raise Replayed(f"this {what} was already used")
 
     def _authorize(
         self, requirement: RouteRequirement, source: Source | None, assertion: Assertion | None
@@ -273,9 +317,15 @@ class Engine:
         return Outcome(identity, refusal, None, source.name, assertion.key_id)
 
     def _refused(
-        self, error: VerificationError, source: Source | None, assertion: Assertion | None
+        self,
+        error: VerificationError,
+        source: Source | None,
+        assertion: Assertion | None,
+        gate: G2OGate | None = None,
     ) -> Outcome:
-        name = source.name if source is not None else None
+        # Before any source was chosen, a configured gate is what refused (or
+        # passed, and then no source answered: still named, it ran).
+        name = source.name if source is not None else (gate.name if gate is not None else None)
         key_id = assertion.key_id if assertion is not None else None
         if self.monitor:
             return Outcome(None, None, error, name, key_id)

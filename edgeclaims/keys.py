@@ -120,6 +120,19 @@ def load_key(table: Table, *, kinds: Mapping[str, KeyKind], base_dir: Path) -> K
     return Key(id=key_id, alg=alg, kind=kind, material=material, in_config=in_config)
 
 
+def load_shared_secret(table: Table, *, base_dir: Path) -> tuple[bytes, bool]:
+    """A secret given by exactly one of ``secret``, ``secret_env``, ``secret_file``.
+
+    Returns the bytes and whether they were written in the configuration
+    itself (``edgeclaims check`` warns). No length minimum: for secrets whose
+    length another party sets (Akamai G2O); callers warn instead.
+    """
+    given = [name for name in _SECRET_SOURCES if name in table]
+    if len(given) != 1:
+        raise ConfigurationError(table.path, f"give exactly one of {', '.join(_SECRET_SOURCES)}")
+    return _load_secret(table, given[0], base_dir), given[0] == "secret"
+
+
 def _load_secret(table: Table, source: str, base_dir: Path) -> bytes:
     where = table.child_path(source)
     if source == "secret":

@@ -12,7 +12,8 @@
 
 ``ProviderTokens`` mints tokens shaped like Google IAP's, Cloudflare Access's
 and Pomerium's, for the ``gcp-iap``, ``cloudflare-access`` and ``pomerium``
-sources (:mod:`edgeclaims.testing_providers`).
+sources (:mod:`edgeclaims.testing_providers`). :func:`akamai_g2o_headers`
+gives the two headers Akamai adds for an ``[edgeclaims.origin_gate]``.
 
 A pytest fixture, ``edgeclaims_signer``, is registered by the
 ``edgeclaims.pytest_plugin`` module (``pytest -p edgeclaims.pytest_plugin``
@@ -31,7 +32,7 @@ from edgeclaims.signer import SigningKey, sign_request
 from edgeclaims.sources.rfc9421 import RFC9421Source
 from edgeclaims.testing_providers import ProviderTokens
 
-__all__ = ["EdgeSigner", "ProviderTokens"]
+__all__ = ["EdgeSigner", "ProviderTokens", "akamai_g2o_headers"]
 
 
 class EdgeSigner:
@@ -138,6 +139,41 @@ class EdgeSigner:
         extra = dict(headers or {})
         signed = self.headers(method, url, claims, headers=extra, **signing)
         return build_asgi_scope(method, url, {**extra, **signed})
+
+
+def akamai_g2o_headers(
+    url: str,
+    key_name: str,
+    secret: str | bytes,
+    *,
+    version: int = 5,
+    sign_string: str = "path_and_query",
+    edge_ip: str = "192.0.2.10",
+    client_ip: str = "198.51.100.20",
+    clock: Callable[[], float] = time.time,
+) -> dict[str, str]:
+    """The ``X-Akamai-G2O-Auth-Data`` and ``-Sign`` headers Akamai adds, for ``url``.
+
+    ``secret`` is the key's text as Akamai's property shows it (str) or its
+    bytes; ``sign_string`` as the gate's setting (``"path_and_query"`` or
+    ``"path"``, raw as in ``url``). Each call has its own unique id, so a
+    test may send many requests within the window without a replay.
+    """
+    import secrets
+
+    from edgeclaims.origin_gate import g2o_signature
+
+    parts = urlsplit(url)
+    signed = parts.path or "/"
+    if sign_string == "path_and_query" and "?" in url:
+        signed += "?" + parts.query
+    unique = f"{secrets.randbelow(10**9)}.{secrets.randbelow(10**9)}"
+    data = f"{version}, {edge_ip}, {client_ip}, {int(clock())}, {unique}, {key_name}"
+    key = secret.encode("utf-8") if isinstance(secret, str) else secret
+    return {
+        "X-Akamai-G2O-Auth-Data": data,
+        "X-Akamai-G2O-Auth-Sign": g2o_signature(version, key, data, signed),
+    }
 
 
 def _components_for(source: RFC9421Source) -> tuple[str, ...]:

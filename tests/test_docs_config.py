@@ -222,6 +222,7 @@ KEY_SETTINGS = read_settings(
     PACKAGE / "keys.py", ["table"], constants=["_SECRET_SOURCES", "_PUBLIC_SOURCES"]
 )
 RULE_SETTINGS = read_settings(PACKAGE / "rbac" / "rules.py", ["table", "item", "value"])
+GATE_SETTINGS = read_settings(PACKAGE / "origin_gate.py", ["table"])
 
 
 @pytest.mark.parametrize(
@@ -240,6 +241,7 @@ RULE_SETTINGS = read_settings(PACKAGE / "rbac" / "rules.py", ["table", "item", "
         pytest.param(
             RULE_SETTINGS, {"any", "all", "includes", "claim", "equals", "glob"}, id="rules"
         ),
+        pytest.param(GATE_SETTINGS, {"type", "keys", "versions", "exempt_paths"}, id="gate"),
     ],
 )
 def test_the_settings_are_found_in_the_code(found: set[str], expected: set[str]) -> None:
@@ -298,6 +300,10 @@ def _prepare(
         return str(path)
 
     sources = configuration.get("sources")
+    gate = configuration.get("origin_gate")
+    for entry in gate.get("keys", []) if isinstance(gate, dict) else []:
+        if isinstance(entry, dict) and isinstance(entry.get("secret_env"), str):
+            monkeypatch.setenv(entry["secret_env"], SECRET)
     for source in sources if isinstance(sources, list) else []:
         if not isinstance(source, dict):
             continue
@@ -362,6 +368,7 @@ TOP_TITLE = "The `[edgeclaims]` table"
 EVERY_SOURCE_TITLE = "Every source"
 REPLAY_TITLE = "Replay: `[edgeclaims.replay]`"
 KEYS_TITLE = "Keys"
+GATE_TITLE = "Origin gate: `[edgeclaims.origin_gate]`"
 RULES_TITLE = "Roles, permissions and routes"
 
 
@@ -371,7 +378,13 @@ def source_title(source_type: str) -> str:
 
 def _example_settings() -> dict[str, set[str]]:
     """The settings shown in the examples, by where they stand."""
-    shown: dict[str, set[str]] = {"top": set(), "replay": set(), "keys": set(), "every": set()}
+    shown: dict[str, set[str]] = {
+        "top": set(),
+        "replay": set(),
+        "keys": set(),
+        "every": set(),
+        "gate": set(),
+    }
     shown.update({source_type: set() for source_type in SOURCE_MODULES})
     for block in toml_blocks(doc_text()):
         if not is_configuration(block):
@@ -379,6 +392,7 @@ def _example_settings() -> dict[str, set[str]]:
         settings = tomllib.loads(block.text).get("edgeclaims", {})
         shown["top"] |= set(settings)
         shown["replay"] |= set(settings.get("replay", {}))
+        shown["gate"] |= set(settings.get("origin_gate", {}))
         for source in settings.get("sources", []):
             shown["every"] |= set(source)
             shown.setdefault(source.get("type", "rfc9421"), set()).update(source)
@@ -391,6 +405,7 @@ def _cases() -> Iterator[Any]:
     yield pytest.param([TOP_TITLE], TOP_SETTINGS, "top", id="[edgeclaims]")
     yield pytest.param([REPLAY_TITLE], REPLAY_SETTINGS, "replay", id="[edgeclaims.replay]")
     yield pytest.param([KEYS_TITLE], KEY_SETTINGS, "keys", id="keys")
+    yield pytest.param([GATE_TITLE], GATE_SETTINGS, "gate", id="[edgeclaims.origin_gate]")
     for source_type, accepted in SOURCE_SETTINGS.items():
         titles = [EVERY_SOURCE_TITLE, source_title(source_type)]
         yield pytest.param(titles, accepted, source_type, id=f"sources: {source_type}")

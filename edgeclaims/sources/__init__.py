@@ -134,6 +134,14 @@ class Source(ABC):
         """The keys fixed by the configuration (not those a JWKS URL serves)."""
         return ()
 
+    def risks(self) -> tuple[tuple[str, str], ...]:
+        """Valid but risky choices of this source's configuration: (warning id, why).
+
+        ``edgeclaims check`` and Django's system checks show them
+        (:func:`~edgeclaims.config.config_warnings`).
+        """
+        return ()
+
     def refusal_hint(self, code: str) -> str | None:
         """What to check when this source refuses with ``code`` (``edgeclaims verify``), or None."""
         return None
