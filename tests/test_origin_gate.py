@@ -20,6 +20,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from tables import HMAC_SECRET
 
 from edgeclaims.asgi import EdgeClaimsMiddleware as ASGIMiddleware
@@ -510,3 +512,27 @@ def test_cli_verify_and_check_explain_the_gate(
     assert main(["check", "--config", str(config)]) == 0
     checked = capsys.readouterr()
     assert "W012" in checked.out + checked.err
+
+
+_TEXT = st.text(st.characters(min_codepoint=0x20, max_codepoint=0xFF), max_size=120)
+
+
+@settings(deadline=None)
+@given(data=_TEXT, sign=_TEXT, fields=st.lists(_TEXT, min_size=6, max_size=6))
+def test_any_header_text_is_refused_never_raised(data: str, sign: str, fields: list[str]) -> None:
+    engine = Engine(_config(), clock=lambda: NOW)
+    for text in (data, ", ".join(fields), ", ".join(["5", *fields[1:3], str(NOW), *fields[4:]])):
+        headers = {"X-Akamai-G2O-Auth-Data": text, "X-Akamai-G2O-Auth-Sign": sign}
+        scope = build_asgi_scope("GET", ORIGIN + "/public/list", list(headers.items()))
+        outcome = asyncio.run(engine.adecide(RequestView.from_asgi(scope)))
+        assert outcome.refusal is not None
+        assert outcome.refusal.code in {
+            "missing",
+            "malformed",
+            "too_large",
+            "algorithm_not_allowed",
+            "unknown_key",
+            "expired",
+            "not_yet_valid",
+            "bad_signature",
+        }
