@@ -17,6 +17,7 @@ import time
 from collections.abc import Awaitable, Callable, Mapping, MutableMapping
 from typing import Any
 
+from edgeclaims.body import read_asgi_body
 from edgeclaims.config import Config
 from edgeclaims.engine import Engine, Outcome
 from edgeclaims.errors import VerificationError
@@ -50,12 +51,15 @@ class EdgeClaimsMiddleware:
         self.engine = engine if engine is not None else Engine(config, clock=clock)
         self._identity_headers = IdentityHeaders(self.engine.stripped_headers)
         self._user_for = _starlette_user_factory()
+        self._reads_body = self.engine.reads_body
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] not in ("http", "websocket"):
             await self.app(scope, receive, send)
             return
         view = RequestView.from_asgi(scope)
+        if self._reads_body:
+            receive = await read_asgi_body(self.engine, view, scope, receive)
         outcome = await self.engine.adecide(view)
         if outcome.refusal is not None:
             await self._refuse(scope, send, outcome.refusal)

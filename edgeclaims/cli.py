@@ -126,6 +126,11 @@ def _parser() -> argparse.ArgumentParser:
     )
     verify.add_argument("--now", type=float, help="pretend the time is this Unix time")
     verify.add_argument(
+        "--body",
+        help="the request body, for a source that signs it (oauth2-proxy); @file reads a file "
+        "byte for byte (default: empty)",
+    )
+    verify.add_argument(
         "--record",
         action="store_true",
         help="record the nonce in the replay store as the server would (default: only look)",
@@ -393,6 +398,11 @@ def _verify(args: argparse.Namespace, out: TextIO) -> int:
     # An ASGI view keeps repeated lines apart, so a header given twice is
     # refused as the server refuses it (ambiguous), not silently merged.
     view = RequestView.from_asgi(build_asgi_scope(args.method, args.url, headers))
+    if engine.body_limit_for(view) is not None:
+        body = _read_body(args.body)
+        if body is None:
+            return 2
+        view.body = body
     computed: list[str] = []
 
     def trace(step: str, detail: str) -> None:
@@ -429,6 +439,19 @@ def _verify(args: argparse.Namespace, out: TextIO) -> int:
     out.write(f"  ✓ roles: {', '.join(sorted(identity.roles)) or '(none)'}\n")
     out.write(f"verdict: accepted — subject {identity.subject!r} via {identity.source}\n")
     return 0
+
+
+def _read_body(text: str | None) -> bytes | None:
+    """``--body``: the text as UTF-8, ``@file`` byte for byte; None when unreadable (said)."""
+    if text is None:
+        return b""
+    if not text.startswith("@"):
+        return text.encode("utf-8")
+    try:
+        return Path(text[1:]).read_bytes()
+    except OSError as exc:
+        sys.stderr.write(f"edgeclaims verify: cannot read {text[1:]}: {exc.strerror}\n")
+        return None
 
 
 _BAD_SIGNATURE_HINTS = """\

@@ -100,6 +100,9 @@ class Engine:
         self._triggers = tuple((source, source.trigger_headers) for source in self.sources)
         #: Sources with an async preparation step (JWKS fetched off the loop).
         self._preparing = frozenset(s for s in self.sources if hasattr(s, "aprepare"))
+        #: Whether a source verifies the request body (GAP-Signature): only then
+        #: do adapters ask :meth:`body_limit_for` and read the body.
+        self.reads_body = any(s.body_limit is not None for s in self.sources)
 
     def with_public_routes(self, paths: tuple[str, ...]) -> Engine:
         """This engine, its replay store included, with these exact paths public first."""
@@ -109,6 +112,17 @@ class Engine:
             clock=self.clock,
             replay_store=self.replay,
         )
+
+    def body_limit_for(self, view: RequestView) -> int | None:
+        """How many body bytes the source deciding ``view`` verifies; None when it reads none.
+
+        The source is the one :meth:`decide` will pick (the first whose header
+        is present); adapters call this only when :attr:`reads_body`.
+        """
+        for source, triggers in self._triggers:
+            if view.present(triggers):
+                return source.body_limit
+        return None
 
     # -- deciding -------------------------------------------------------------
     #
@@ -232,6 +246,11 @@ class Engine:
             if view.present(triggers):
                 if trace:
                     trace("source", f"{source.name} ({source.type})")
+                if source.unsigned and self._peers and not self._peer_trusted(view.peer):
+                    # An unsigned header is worth what its sender is: checked on
+                    # every route, public ones too (a signed one on public routes
+                    # is still verified, so it needs no such check there).
+                    raise UntrustedPeer("an unsigned identity header from an untrusted peer")
                 return source
         if requirement.kind == "public":
             return None

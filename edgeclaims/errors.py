@@ -19,6 +19,7 @@ __all__ = [
     "BadIssuer",
     "BadSignature",
     "BindingMismatch",
+    "BodyTooLarge",
     "ConfigurationError",
     "EdgeClaimsError",
     "Expired",
@@ -191,6 +192,13 @@ class TooLarge(VerificationError):
     code = "too_large"
     status = 431
     title = "Identity header too large"
+
+
+class BodyTooLarge(TooLarge):
+    """A body a source signs (GAP-Signature) beyond its ``max_body``: same code, 413."""
+
+    status = 413
+    title = "Request body too large"
 
 
 class Forbidden(VerificationError):

@@ -17,6 +17,7 @@ _REASONS = {
     400: "Bad Request",
     401: "Unauthorized",
     403: "Forbidden",
+    413: "Content Too Large",
     431: "Request Header Fields Too Large",
     503: "Service Unavailable",
 }

@@ -93,6 +93,7 @@ class RequestView:
     """Method, authority, raw path and query, and checked header look-ups of one request."""
 
     __slots__ = (
+        "_body",
         "_headers",
         "_underscored",
         "_wsgi_environ",
@@ -265,6 +266,24 @@ class RequestView:
             headers=headers,
             problem=problem,
         )
+
+    # -- the body -------------------------------------------------------------
+
+    @property
+    def body(self) -> bytes | None:
+        """The request body, read by the adapter for a source that signs it; else None.
+
+        Set only when the deciding source has a ``body_limit`` (GAP-Signature),
+        so no other request pays for it: the slot stays unset until then.
+        """
+        try:
+            return self._body
+        except AttributeError:
+            return None
+
+    @body.setter
+    def body(self, value: bytes | None) -> None:
+        self._body = value
 
     # -- header look-ups ------------------------------------------------------
 

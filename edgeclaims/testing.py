@@ -14,6 +14,10 @@
 and Pomerium's, for the ``gcp-iap``, ``cloudflare-access`` and ``pomerium``
 sources (:mod:`edgeclaims.testing_providers`). :func:`akamai_g2o_headers`
 gives the two headers Akamai adds for an ``[edgeclaims.origin_gate]``.
+:func:`easyauth_principal` gives Azure App Service's (unsigned)
+``X-MS-CLIENT-PRINCIPAL`` for the ``azure-easyauth`` source.
+:func:`gap_signature` gives the ``GAP-Signature`` oauth2-proxy would add,
+for the ``oauth2-proxy`` source.
 
 A pytest fixture, ``edgeclaims_signer``, is registered by the
 ``edgeclaims.pytest_plugin`` module (``pytest -p edgeclaims.pytest_plugin``
@@ -30,9 +34,15 @@ from urllib.parse import unquote_to_bytes, urlsplit
 from edgeclaims.config import Config, load_config
 from edgeclaims.signer import SigningKey, sign_request
 from edgeclaims.sources.rfc9421 import RFC9421Source
-from edgeclaims.testing_providers import ProviderTokens
+from edgeclaims.testing_providers import ProviderTokens, easyauth_principal, gap_signature
 
-__all__ = ["EdgeSigner", "ProviderTokens", "akamai_g2o_headers"]
+__all__ = [
+    "EdgeSigner",
+    "ProviderTokens",
+    "akamai_g2o_headers",
+    "easyauth_principal",
+    "gap_signature",
+]
 
 
 class EdgeSigner:

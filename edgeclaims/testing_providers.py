@@ -14,16 +14,28 @@ The keys are made for the test run (a P-256 key for ES256, an RSA key for
 RS256, an Ed25519 key for Pomerium's EdDSA); the JWK Set holds their public
 halves. Headers, claims and their shapes follow the providers' own
 (spec/providers.md); ``**claims`` adds or replaces claims (``None`` removes one).
+
+Azure App Service's principal is not signed: :func:`easyauth_principal`
+(``edgeclaims.testing.easyauth_principal``) builds its header, no key needed.
+
+oauth2-proxy signs with a shared key: :func:`gap_signature`
+(``edgeclaims.sources.oauth2_proxy.gap_signature``) computes the
+``GAP-Signature`` header it would add, for the key given as its own
+``"<alg>:<secret>"``::
+
+    headers = {"X-Forwarded-User": "alice", "X-Forwarded-Email": "alice@example.com"}
+    headers |= gap_signature("POST", "/orders", headers, b'{"n": 1}', key="sha256:" + SECRET)
 """
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import json
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from functools import cached_property
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -33,8 +45,9 @@ from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 from edgeclaims.algorithms import SignKey
 from edgeclaims.jose import sign_jws
 from edgeclaims.jwks import jwks_document
+from edgeclaims.sources.oauth2_proxy import gap_signature
 
-__all__ = ["ProviderTokens"]
+__all__ = ["ProviderTokens", "easyauth_principal", "gap_signature"]
 
 _KIDS = {"ES256": "edgeclaims-test-es256", "RS256": "edgeclaims-test-rs256", "EdDSA": "ed-test"}
 
@@ -188,3 +201,56 @@ class ProviderTokens:
             self.ec_key if alg == "ES256" else self.rsa_key if alg == "RS256" else self.ed_key
         )
         return sign_jws(payload, _KIDS[alg], alg, key)
+
+
+def easyauth_principal(
+    subject: str = "alice@example.com",
+    *,
+    claims: dict[str, str | list[str]] | None = None,
+    roles: Sequence[str] = (),
+    shape: str = "app-service",
+    identity_provider: str = "aad",
+) -> dict[str, str]:
+    """``X-MS-CLIENT-PRINCIPAL`` as Azure App Service (or Static Web Apps) sets it.
+
+    For the ``azure-easyauth`` source, which trusts it unsigned: the header
+    is padded standard base64 of compact JSON. ``shape = "app-service"``:
+    ``auth_typ`` is ``identity_provider``, ``subject`` is the claim of
+    ``name_typ`` (.NET's name claim URI), each role a claim of ``role_typ``
+    (the role URI), and ``claims`` adds claims by typ (a list: one claim per
+    value). ``shape = "static-web-apps"``: ``subject`` is ``userId`` and
+    ``userDetails``, ``userRoles`` is ``anonymous``, ``authenticated`` and
+    ``roles``, and ``claims`` fills the optional ``claims`` list.
+    """
+    name_typ = "http://schemas.xmlsoap.org/ws/2005/05/identity/claims/name"
+    role_typ = "http://schemas.microsoft.com/ws/2008/06/identity/claims/role"
+    listed = [
+        {"typ": typ, "val": val}
+        for typ, value in (claims or {}).items()
+        for val in ([value] if isinstance(value, str) else value)
+    ]
+    principal: dict[str, Any]
+    if shape == "app-service":
+        principal = {
+            "auth_typ": identity_provider,
+            "claims": [
+                {"typ": name_typ, "val": subject},
+                *listed,
+                *({"typ": role_typ, "val": role} for role in roles),
+            ],
+            "name_typ": name_typ,
+            "role_typ": role_typ,
+        }
+    elif shape == "static-web-apps":
+        principal = {
+            "identityProvider": identity_provider,
+            "userId": subject,
+            "userDetails": subject,
+            "userRoles": ["anonymous", "authenticated", *roles],
+        }
+        if listed:
+            principal["claims"] = listed
+    else:
+        raise ValueError(f"shape is 'app-service' or 'static-web-apps', not {shape!r}")
+    text = json.dumps(principal, separators=(",", ":")).encode("utf-8")
+    return {"X-MS-CLIENT-PRINCIPAL": base64.b64encode(text).decode("ascii")}

@@ -18,6 +18,7 @@ import time
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
+from edgeclaims.body import read_wsgi_body
 from edgeclaims.config import Config
 from edgeclaims.engine import Engine
 from edgeclaims.handoff import IDENTITY_KEY, OUTCOME_KEY, IdentityHeaders
@@ -44,11 +45,14 @@ class EdgeClaimsMiddleware:
         self.engine = engine if engine is not None else Engine(config, clock=clock)
         self._trust_original_url = self.engine.config.trust_original_url
         self._identity_headers = IdentityHeaders(self.engine.stripped_headers)
+        self._reads_body = self.engine.reads_body
 
     def __call__(
         self, environ: dict[str, Any], start_response: Callable[..., Any]
     ) -> Iterable[bytes]:
         view = RequestView.from_wsgi(environ, trust_original_url=self._trust_original_url)
+        if self._reads_body:
+            read_wsgi_body(self.engine, view, environ)
         outcome = self.engine.decide(view)
         self._identity_headers.strip_environ(environ)
         if outcome.refusal is not None:

@@ -309,6 +309,13 @@ def _prepare(
             continue
         if "jwks_file" in source:
             source["jwks_file"] = write(source["jwks_file"], _jwks(source.get("algorithms")))
+        # oauth2-proxy: its own "<alg>:<secret>" form, no encoding prefix.
+        if isinstance(source.get("signature_key_env"), str):
+            monkeypatch.setenv(source["signature_key_env"], "sha256:docs-test-secret")
+        if "signature_key_file" in source:
+            source["signature_key_file"] = write(
+                source["signature_key_file"], "sha256:docs-test-secret\n"
+            )
         keys = source.get("keys")
         for entry in keys if isinstance(keys, list) else []:
             if not isinstance(entry, dict):

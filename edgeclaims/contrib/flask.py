@@ -41,6 +41,7 @@ from werkzeug import exceptions
 from werkzeug.local import LocalProxy
 from werkzeug.wrappers import Response
 
+from edgeclaims.body import read_wsgi_body
 from edgeclaims.config import Config
 from edgeclaims.contrib import Requirement, renamed
 from edgeclaims.engine import Engine, Outcome
@@ -111,6 +112,10 @@ class TooLargeRefusal(IdentityRefused, exceptions.RequestHeaderFieldsTooLarge):
     """431: the identity header is too large."""
 
 
+class BodyTooLargeRefusal(IdentityRefused, exceptions.RequestEntityTooLarge):
+    """413: a signed body (GAP-Signature) is larger than the source reads."""
+
+
 class UnavailableRefusal(IdentityRefused, exceptions.ServiceUnavailable):
     """503: the replay store or a key source is down."""
 
@@ -119,6 +124,7 @@ _BY_STATUS: dict[int, type[IdentityRefused]] = {
     400: BadRequestRefusal,
     401: UnauthorizedRefusal,
     403: ForbiddenRefusal,
+    413: BodyTooLargeRefusal,
     431: TooLargeRefusal,
     503: UnavailableRefusal,
 }
@@ -126,7 +132,7 @@ _BY_STATUS: dict[int, type[IdentityRefused]] = {
 
 def refusal_exception(error: VerificationError) -> IdentityRefused:
     """The :class:`IdentityRefused` to raise for a verification error."""
-    # Every error is 400, 401, 403, 431 or 503; the response carries error.status anyway.
+    # Every error is 400, 401, 403, 413, 431 or 503; the response carries error.status anyway.
     return _BY_STATUS.get(error.status, UnauthorizedRefusal)(error)
 
 
@@ -138,6 +144,7 @@ class _Verifier:
         self.engine = engine
         self._trust_original_url = engine.config.trust_original_url
         self._identity_headers = IdentityHeaders(engine.stripped_headers)
+        self._reads_body = engine.reads_body
 
     def __call__(
         self, environ: dict[str, Any], start_response: Callable[..., Any]
@@ -146,6 +153,8 @@ class _Verifier:
         if not isinstance(outcome, Outcome):
             # Not decided yet (no edgeclaims WSGI middleware in front of Flask).
             view = RequestView.from_wsgi(environ, trust_original_url=self._trust_original_url)
+            if self._reads_body:
+                read_wsgi_body(self.engine, view, environ)
             outcome = self.engine.decide(view)
             self._identity_headers.strip_environ(environ)
             environ[OUTCOME_KEY] = outcome

@@ -45,6 +45,8 @@ SOURCE_MODULES = {
     "gcp-iap": "edgeclaims.sources.gcp_iap",
     "cloudflare-access": "edgeclaims.sources.cloudflare_access",
     "pomerium": "edgeclaims.sources.pomerium",
+    "oauth2-proxy": "edgeclaims.sources.oauth2_proxy",
+    "azure-easyauth": "edgeclaims.sources.azure_easyauth",
 }
 
 
@@ -114,6 +116,9 @@ class Source(ABC):
     type: str
     #: A unique name, used as the replay scope and in logs (defaults to the type).
     name: str
+    #: True for a header nobody signed (``azure-easyauth``): trusted for its
+    #: sender alone, so ``trusted_peers`` is checked on every route for it.
+    unsigned: bool = False
 
     @property
     @abstractmethod
@@ -133,6 +138,16 @@ class Source(ABC):
     def configured_keys(self) -> tuple[Key, ...]:
         """The keys fixed by the configuration (not those a JWKS URL serves)."""
         return ()
+
+    @property
+    def body_limit(self) -> int | None:
+        """The most body bytes this source verifies (GAP-Signature); None: it never reads the body.
+
+        When set, the adapters read the body before deciding — at most this
+        many bytes, more is ``too_large`` — put it on ``RequestView.body``
+        and replay it to the app byte for byte (:mod:`edgeclaims.body`).
+        """
+        return None
 
     def risks(self) -> tuple[tuple[str, str], ...]:
         """Valid but risky choices of this source's configuration: (warning id, why).

@@ -21,6 +21,9 @@ risky settings, whose ids they carry — so ``manage.py check`` and
 ``edgeclaims.W008``       a secret written in the configuration itself
 ``edgeclaims.W009``       the samples' published demo key
 ``edgeclaims.W010``       the middleware is not in ``MIDDLEWARE``
+``edgeclaims.W011``       an ``azure-easyauth`` source (``trust_unsigned = true``)
+``edgeclaims.W012``       the origin gate accepts a G2O version using MD5
+``edgeclaims.W013``       an origin gate key shorter than 16 bytes
 ========================  =====================================================
 
 Silence one with ``SILENCED_SYSTEM_CHECKS = ["edgeclaims.W001"]``.

@@ -45,6 +45,7 @@ from django.http import HttpRequest, HttpResponse, HttpResponseBase
 from django.utils.functional import SimpleLazyObject
 from django.utils.module_loading import import_string
 
+from edgeclaims.body import read_django_body
 from edgeclaims.contrib import renamed
 from edgeclaims.contrib.django import load_django_config
 from edgeclaims.engine import Engine, Outcome
@@ -88,6 +89,7 @@ class EdgeClaimsMiddleware:
         self._trust_original_url = self.engine.config.trust_original_url
         self._identity_headers = IdentityHeaders(self.engine.stripped_headers)
         self._user_backends = _edgeclaims_backends()
+        self._reads_body = self.engine.reads_body
 
     def build_engine(self) -> Engine:
         """The engine of this process, from ``settings.EDGECLAIMS`` or ``EDGECLAIMS_CONFIG``.
@@ -136,8 +138,12 @@ class EdgeClaimsMiddleware:
     def _view(self, request: HttpRequest) -> RequestView:
         scope = getattr(request, "scope", None)
         if isinstance(scope, dict) and scope.get("type") in ("http", "websocket"):
-            return RequestView.from_asgi(scope)
-        return RequestView.from_wsgi(request.META, trust_original_url=self._trust_original_url)
+            view = RequestView.from_asgi(scope)
+        else:
+            view = RequestView.from_wsgi(request.META, trust_original_url=self._trust_original_url)
+        if self._reads_body:
+            read_django_body(self.engine, view, request)  # GAP-Signature signs the body
+        return view
 
     def _apply(self, request: HttpRequest, outcome: Outcome) -> HttpResponse | None:
         """Strip the raw headers whatever the verdict, then refuse or attach the identity."""
