@@ -1,17 +1,18 @@
-"""gcp-iap, cloudflare-access and pomerium verification next to PyJWT's ``jwt.decode``, in one run.
+"""gcp-iap, cloudflare-access, pomerium and aws-alb verification next to PyJWT's ``jwt.decode``.
 
     python benchmarks/bench_providers.py
 
 For each provider the same provider-shaped token (edgeclaims.testing's
 ProviderTokens: IAP ES256, Access RS256 with its ``aud`` list, Pomerium
-ES256) goes through:
+ES256, ALB's padded ES256) goes through:
 
 * the provider's source, keys fetched once from a real JWKS server on
   127.0.0.1 (warm JWKS cache), its verified-token cache off: every call
   parses, checks the header, verifies the signature and the claims;
 * the same source with the verified-token cache on, the token already seen;
 * PyJWT ``jwt.decode`` with the same public key already in hand, checking
-  exp, iss and aud.
+  exp, iss and aud (ALB: the same header and claims signed by the same key
+  without padding, as PyJWT reads a JWT; exp and iss).
 
 Budget (issue #15): each provider's warm verification ≤ 0.8× PyJWT decode
 (the cache-off row: the cache hit is far below it). Sides are timed in
@@ -21,6 +22,8 @@ falls on both alike.
 
 from __future__ import annotations
 
+import base64
+import json
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -39,6 +42,11 @@ IAP_AUDIENCE = "/projects/123456789012/global/backendServices/4567890123456789"
 CF_TEAM = "myteam.cloudflareaccess.com"
 CF_AUDIENCE = "4714c1358e65fe4b408ad6d432a5f878f08194bdb4752441fd56faefa9b2b6f2"
 ROUTE = "orders.corp.example.com"
+ALB_ARN = (
+    "arn:aws:elasticloadbalancing:eu-west-1:123456789012:loadbalancer/app/web/50dc6c495c0c9188"
+)
+ALB_ISSUER = "https://login.example.com"
+ALB_CLIENT = "0oa1b2c3d4e5f6g7h8i9"
 
 
 def _source(table: dict[str, Any], cache_size: int) -> Source:
@@ -60,6 +68,15 @@ def _view(headers: dict[str, str]) -> RequestView:
         peer=None,
         headers={name.lower(): [value] for name, value in headers.items()},
     )
+
+
+def _unpadded_alb(headers: dict[str, str], tokens: ProviderTokens) -> dict[str, str]:
+    """The ALB token's header and claims, signed by the same key without padding (a plain JWT)."""
+    (token,) = headers.values()
+    header, claims = (json.loads(base64.urlsafe_b64decode(part)) for part in token.split(".")[:2])
+    del header["alg"]  # PyJWT sets it from `algorithm`
+    plain = jwt.encode(claims, tokens.ec_key, algorithm="ES256", headers=header)
+    return {"x-amzn-oidc-data": plain}
 
 
 def main() -> None:
@@ -94,6 +111,17 @@ def main() -> None:
                 tokens.ec_key.public_key(),
                 "ES256",
                 {"audience": ROUTE, "issuer": ROUTE},
+            ),
+            (
+                "aws-alb ES256 (padded)",
+                {"type": "aws-alb", "signer_arn": ALB_ARN, "key_base_url": tokens.alb_key_base_url,
+                 "issuer": ALB_ISSUER, "client_id": ALB_CLIENT},
+                tokens.aws_alb(ALB_ARN, issuer=ALB_ISSUER, client_id=ALB_CLIENT),
+                # PyJWT gets the same header and claims, unpadded (the form it reads as a JWT).
+                _unpadded_alb(live.aws_alb(ALB_ARN, issuer=ALB_ISSUER, client_id=ALB_CLIENT), live),
+                tokens.ec_key.public_key(),
+                "ES256",
+                {"issuer": ALB_ISSUER},
             ),
         ]  # fmt: skip
         for label, table, headers, live_headers, public_key, alg, expect in providers:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import base64
 import binascii
 
-__all__ = ["b64url_check", "b64url_decode", "b64url_encode"]
+__all__ = ["b64url_check", "b64url_decode", "b64url_decode_padded", "b64url_encode"]
 
 _ALPHABET = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
 _VALUES = {char: value for value, char in enumerate(_ALPHABET)}
@@ -56,3 +56,20 @@ def b64url_decode(text: str | bytes) -> bytes:
         return binascii.a2b_base64(raw.translate(_TO_STANDARD) + _PADDING[remainder])
     except binascii.Error:
         raise ValueError("not base64url") from None
+
+
+def b64url_decode_padded(text: str | bytes) -> bytes:
+    """Decode base64url written with or without its ``=`` padding; strict otherwise.
+
+    For AWS ALB's ``x-amzn-oidc-data``, whose segments are padded. Padding,
+    when present, is exactly what makes the length a multiple of 4 (``==``
+    after 2 characters, ``=`` after 3); anything else, ``=`` elsewhere
+    included, raises ``ValueError`` as :func:`b64url_decode` does. Each byte
+    string still has one unpadded and one padded spelling, no more.
+    """
+    raw = text.encode("ascii") if isinstance(text, str) else text
+    body = raw.rstrip(b"=")
+    padding = len(raw) - len(body)
+    if padding and (len(raw) % 4 or _PADDING.get(len(body) % 4) != raw[len(body) :]):
+        raise ValueError("wrong base64url padding")
+    return b64url_decode(body)

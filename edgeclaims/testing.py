@@ -10,10 +10,10 @@
     environ = signer.wsgi_environ("GET", "https://app.example.com/whoami", claims)
     scope = signer.asgi_scope("GET", "https://app.example.com/whoami", claims)
 
-``ProviderTokens`` mints tokens shaped like Google IAP's, Cloudflare Access's
-and Pomerium's, for the ``gcp-iap``, ``cloudflare-access`` and ``pomerium``
-sources (:mod:`edgeclaims.testing_providers`). :func:`akamai_g2o_headers`
-gives the two headers Akamai adds for an ``[edgeclaims.origin_gate]``.
+``ProviderTokens`` mints tokens shaped like Google IAP's, Cloudflare Access's,
+Pomerium's and AWS ALB's, for the ``gcp-iap``, ``cloudflare-access``,
+``pomerium`` and ``aws-alb`` sources (:mod:`edgeclaims.testing_providers`).
+:func:`akamai_g2o_headers` gives the two headers Akamai adds for an ``[edgeclaims.origin_gate]``.
 :func:`easyauth_principal` gives Azure App Service's (unsigned)
 ``X-MS-CLIENT-PRINCIPAL`` for the ``azure-easyauth`` source.
 :func:`gap_signature` gives the ``GAP-Signature`` oauth2-proxy would add,

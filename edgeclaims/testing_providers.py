@@ -1,4 +1,4 @@
-"""Tokens shaped like Google IAP's, Cloudflare Access's and Pomerium's, for your own tests.
+"""Tokens shaped like IAP's, Cloudflare Access's, Pomerium's and AWS ALB's, for your tests.
 
 Exposed as :class:`edgeclaims.testing.ProviderTokens`::
 
@@ -17,6 +17,15 @@ halves. Headers, claims and their shapes follow the providers' own
 
 Azure App Service's principal is not signed: :func:`easyauth_principal`
 (``edgeclaims.testing.easyauth_principal``) builds its header, no key needed.
+
+AWS ALB's ``x-amzn-oidc-data`` (:meth:`ProviderTokens.aws_alb`) is signed
+by the same P-256 key; ALB serves one PEM per key id instead of a JWK Set,
+and :meth:`ProviderTokens.serving` serves it at ``alb_key_base_url + "/" +
+ALB_KID`` (else serve :meth:`ProviderTokens.alb_public_key_pem` yourself)::
+
+    settings = {"sources": [{"type": "aws-alb", "signer_arn": ARN,
+                             "key_base_url": tokens.alb_key_base_url}]}
+    client.get("/whoami", headers=tokens.aws_alb(ARN, email="alice@example.com"))
 
 oauth2-proxy signs with a shared key: :func:`gap_signature`
 (``edgeclaims.sources.oauth2_proxy.gap_signature``) computes the
@@ -45,11 +54,15 @@ from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 from edgeclaims.algorithms import SignKey
 from edgeclaims.jose import sign_jws
 from edgeclaims.jwks import jwks_document
+from edgeclaims.sources.aws_alb import mint_alb_token
 from edgeclaims.sources.oauth2_proxy import gap_signature
 
-__all__ = ["ProviderTokens", "easyauth_principal", "gap_signature"]
+__all__ = ["ALB_KID", "ProviderTokens", "easyauth_principal", "gap_signature"]
 
 _KIDS = {"ES256": "edgeclaims-test-es256", "RS256": "edgeclaims-test-rs256", "EdDSA": "ed-test"}
+#: The key id of :meth:`ProviderTokens.aws_alb` tokens (ALB's kids are UUIDs).
+ALB_KID = "6c1f8f0e-9a5b-4d3e-8f21-3b7a0c2d4e5f"
+_ALB_KEYS_PATH = "/alb-keys"
 
 
 class ProviderTokens:
@@ -63,6 +76,8 @@ class ProviderTokens:
         self.clock = clock
         self.lifetime = lifetime
         self.jwks_url: str | None = None
+        #: The ``key_base_url`` of an ``aws-alb`` source, set by :meth:`serving`.
+        self.alb_key_base_url: str | None = None
 
     @cached_property
     def ec_key(self) -> ec.EllipticCurvePrivateKey:
@@ -91,14 +106,21 @@ class ProviderTokens:
         """Tokens whose JWK Set an HTTP server on 127.0.0.1 serves at ``jwks_url`` meanwhile."""
         tokens = cls(**options)
         body = json.dumps(tokens.jwks()).encode()
+        alb_pem = tokens.alb_public_key_pem().encode()
 
         class Handler(BaseHTTPRequestHandler):
             def do_GET(self) -> None:
-                self.send_response(200)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(body)))
+                status, answer, kind = 200, body, "application/json"
+                if self.path.startswith(_ALB_KEYS_PATH + "/"):
+                    # ALB's key endpoint: one PEM per kid, 404 for any other.
+                    known = self.path == f"{_ALB_KEYS_PATH}/{ALB_KID}"
+                    status, answer, kind = (200 if known else 404), alb_pem, "text/plain"
+                self.send_response(status)
+                self.send_header("Content-Type", kind)
+                self.send_header("Content-Length", str(len(answer) if status == 200 else 0))
                 self.end_headers()
-                self.wfile.write(body)
+                if status == 200:
+                    self.wfile.write(answer)
 
             def log_message(self, format: str, *args: Any) -> None:
                 pass
@@ -108,6 +130,7 @@ class ProviderTokens:
         thread = threading.Thread(target=server.serve_forever, daemon=True)
         thread.start()
         tokens.jwks_url = f"http://127.0.0.1:{server.server_address[1]}/jwks.json"
+        tokens.alb_key_base_url = f"http://127.0.0.1:{server.server_address[1]}{_ALB_KEYS_PATH}"
         try:
             yield tokens
         finally:
@@ -184,6 +207,55 @@ class ProviderTokens:
             "jti": str(uuid.uuid4()),
         }
         return {"X-Pomerium-Jwt-Assertion": self._sign(alg, payload, claims)}
+
+    def alb_public_key_pem(self) -> str:
+        """The PEM ALB's key endpoint answers for :data:`ALB_KID` (the ES256 key's public half)."""
+        from cryptography.hazmat.primitives import serialization
+
+        return (
+            self.ec_key.public_key()
+            .public_bytes(
+                serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+            )
+            .decode("ascii")
+        )
+
+    def aws_alb(
+        self,
+        signer_arn: str,
+        *,
+        email: str | None = "alice@example.com",
+        sub: str = "9f3c1e2a-5b7d-4c8e-a1f0-2d4b6c8e0a1b",
+        issuer: str = "https://idp.example.com",
+        client_id: str = "edgeclaims-test-client",
+        kid: str = ALB_KID,
+        **claims: Any,
+    ) -> dict[str, str]:
+        """``x-amzn-oidc-data`` as the load balancer ``signer_arn`` writes it (padded ES256).
+
+        The header holds ``kid``, ``signer``, ``iss`` (the IdP), ``client``
+        and ``exp``; the payload is the IdP's user info with ``exp`` and ``iss``.
+        """
+        now = int(self.clock())
+        header = {
+            "typ": "JWT",
+            "kid": kid,
+            "alg": "ES256",
+            "iss": issuer,
+            "client": client_id,
+            "signer": signer_arn,
+            "exp": now + self.lifetime,
+        }
+        payload: dict[str, Any] = {
+            "sub": sub,
+            "email": email,
+            "email_verified": "true",
+            "exp": now + self.lifetime,
+            "iss": issuer,
+        }
+        payload.update(claims)
+        payload = {name: value for name, value in payload.items() if value is not None}
+        return {"x-amzn-oidc-data": mint_alb_token(header, payload, self.ec_key)}
 
     def _sign(
         self, alg: str, payload: dict[str, Any], claims: dict[str, Any], *, nbf: bool = False

@@ -45,6 +45,7 @@ SOURCE_MODULES = {
     "gcp-iap": "edgeclaims.sources.gcp_iap",
     "cloudflare-access": "edgeclaims.sources.cloudflare_access",
     "pomerium": "edgeclaims.sources.pomerium",
+    "aws-alb": "edgeclaims.sources.aws_alb",
     "oauth2-proxy": "edgeclaims.sources.oauth2_proxy",
     "azure-easyauth": "edgeclaims.sources.azure_easyauth",
 }
