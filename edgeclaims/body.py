@@ -41,6 +41,12 @@ Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
 _CHUNK = 65536
 
 
+def _is_length(text: str) -> bool:
+    # ASCII digits only: str.isdigit() also takes "²" (int() then raises) and
+    # "٥" (int() reads 5) — a Content-Length no HTTP parser would accept.
+    return text.isascii() and text.isdigit()
+
+
 def _too_large(view: RequestView, why: str = "the request body is larger than max_body") -> None:
     if view.problem is None:
         view.problem = BodyTooLarge(why)
@@ -54,7 +60,7 @@ def read_wsgi_body(engine: Engine, view: RequestView, environ: MutableMapping[st
     stream = environ.get("wsgi.input")
     length_text = str(environ.get("CONTENT_LENGTH") or "").strip()
     if length_text:
-        if not length_text.isdigit():
+        if not _is_length(length_text):
             return  # the body cannot be delimited: left unread, refused by the source
         length = int(length_text)
         if length > limit:
@@ -64,7 +70,10 @@ def read_wsgi_body(engine: Engine, view: RequestView, environ: MutableMapping[st
     elif environ.get("wsgi.input_terminated"):
         wanted = limit + 1  # read to the end (a chunked body), one byte past the limit
     else:
-        view.body = b""  # PEP 3333: no CONTENT_LENGTH, no body to read
+        # PEP 3333: no CONTENT_LENGTH, no body. What was verified is empty,
+        # so that is all the app may read, whatever the server's stream holds.
+        environ["wsgi.input"] = io.BytesIO(b"")
+        view.body = b""
         return
     if stream is None:
         return
@@ -103,27 +112,34 @@ async def read_asgi_body(
     if scope["type"] != "http":
         view.body = b""  # a WebSocket handshake has no body
         return receive
-    messages: deque[MutableMapping[str, Any]] = deque()
-    chunks: list[bytes] = []
-    size = 0
+    # One buffer, not the messages: a body trickled a byte per TCP segment
+    # arrives as a message per byte, each costing far more than its byte.
+    body = bytearray()
+    more = True  # whether the server still holds body for the app
+    ended: MutableMapping[str, Any] | None = None  # http.disconnect, passed on after the body
     while True:
         message = await receive()
-        messages.append(message)
         if message.get("type") != "http.request":
-            break  # http.disconnect: the body is not whole, view.body stays None
-        chunk = bytes(message.get("body", b""))
-        chunks.append(chunk)
-        size += len(chunk)
-        if size > limit:
+            ended = message  # the body is not whole: view.body stays None
+            break
+        body += message.get("body", b"")
+        if len(body) > limit:
             _too_large(view)
             break
         if not message.get("more_body", False):
-            view.body = b"".join(chunks)
+            more = False
+            view.body = bytes(body)
             break
+    pending: deque[MutableMapping[str, Any]] = deque()
+    if body or ended is None:
+        pending.append({"type": "http.request", "body": bytes(body), "more_body": more})
+    if ended is not None:
+        pending.append(ended)
+    del body
 
     async def replay() -> MutableMapping[str, Any]:
-        if messages:
-            return messages.popleft()
+        if pending:
+            return pending.popleft()
         return await receive()
 
     return replay
@@ -143,7 +159,7 @@ def read_django_body(engine: Engine, view: RequestView, request: Any) -> None:
     from django.core.exceptions import RequestDataTooBig
 
     length_text = str(request.META.get("CONTENT_LENGTH") or "").strip()
-    if length_text and not length_text.isdigit():
+    if length_text and not _is_length(length_text):
         return
     if length_text and int(length_text) > limit:
         _too_large(view)

@@ -370,6 +370,9 @@ def _peer_address(peer: str | None) -> ipaddress.IPv4Address | ipaddress.IPv6Add
     elif text.count(":") == 1:
         text = text.partition(":")[0]
     try:
-        return ipaddress.ip_address(text.split("%", 1)[0])
+        address = ipaddress.ip_address(text.split("%", 1)[0])
     except ValueError:
         return None
+    # A dual-stack socket reports an IPv4 peer as ::ffff:10.1.2.3.
+    mapped = getattr(address, "ipv4_mapped", None)
+    return mapped if mapped is not None else address

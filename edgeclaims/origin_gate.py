@@ -137,13 +137,15 @@ class G2OGate:
         return (self.data_header, self.sign_header)
 
     def exempts(self, view: RequestView) -> bool:
-        """Whether the request's path is an exempt path, as the router reads it.
+        """Whether the path the application routes on is an exempt path.
 
-        Either reading of a mounted app's path counts, as for ``public_paths``:
-        the engine has already refused a path with more than one reading.
+        For a mounted app that is the path below ``SCRIPT_NAME`` /
+        ``root_path`` — the one reading that decides which view runs. Not
+        either reading: a prefix a proxy header can set (``X-Forwarded-Prefix``
+        through ``ProxyFix``) would otherwise exempt any route under it.
         """
-        readings = (view.route_path, view.mounted_path)
-        return any(p is not None and any(m(p) for m in self._exempt) for p in readings)
+        path = view.mounted_path if view.mounted_path is not None else view.route_path
+        return any(matches(path) for matches in self._exempt)
 
     def check(self, view: RequestView, now: float, trace: Trace | None = None) -> ReplayTicket:
         """Refuse unless the G2O headers prove the request came through Akamai.

@@ -390,7 +390,7 @@ def canonical_base64(body: str) -> bytes | None:
     """
     try:
         value = binascii.a2b_base64(body)
-    except binascii.Error:
+    except ValueError:  # binascii.Error, or text that is not ASCII
         return None
     if binascii.b2a_base64(value, newline=False) != body.encode("ascii"):
         return None

@@ -941,3 +941,15 @@ def test_trusted_peers_also_keep_an_unsigned_principal_off_public_routes() -> No
     trusted = engine.decide(RequestView.from_asgi(scope))
     assert trusted.refusal is None
     assert trusted.identity is not None
+
+
+def test_an_ipv4_mapped_peer_matches_ipv4_trusted_peers() -> None:
+    # A dual-stack socket reports an IPv4 peer as ::ffff:a.b.c.d.
+    engine = Engine(mapping(**PEERS))
+    scope = build_asgi_scope("GET", HOST + "/healthz", {HEADER: encode(aad_principal())})
+    scope["client"] = ("::ffff:10.1.2.3", 50000)
+    assert engine.decide(RequestView.from_asgi(scope)).refusal is None
+    scope["client"] = ("::ffff:203.0.113.9", 50000)
+    refused = engine.decide(RequestView.from_asgi(scope)).refusal
+    assert refused is not None
+    assert refused.code == "untrusted_peer"

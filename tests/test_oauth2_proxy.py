@@ -1136,3 +1136,84 @@ def test_cli_verify_takes_the_body(
     assert "hint:" in refused
     assert main([*argv, "--body", VECTOR["body"] + " "]) == 1
     assert main([*argv, "--body", f"@{tmp_path / 'absent'}"]) == 2
+
+
+# -- found in review ------------------------------------------------------------------------------
+
+
+def _wire(text: str) -> str:
+    """A header value as servers hand it on: its UTF-8 bytes read as latin-1."""
+    return text.encode("utf-8").decode("latin-1")
+
+
+def test_the_subject_is_the_signed_utf8_user_and_two_users_stay_two() -> None:
+    # str.strip() on the latin-1 reading would eat \x85 and \xa0 — bytes of
+    # "à" and "Å" in UTF-8 — and make both users 'adminÃ'.
+    first = identity_of([("X-Forwarded-User", _wire("adminà"))])
+    second = identity_of([("X-Forwarded-User", _wire("adminÅ"))])
+    assert isinstance(first, tuple)
+    assert isinstance(second, tuple)
+    assert (first[0], second[0]) == ("adminà", "adminÅ")
+    assert identity_of([("X-Forwarded-User", _wire(" josé\t"))])[0] == "josé"  # type: ignore[index]
+    assert identity_of([("X-Forwarded-User", "\xe9t\xe9")]) == "malformed"  # latin-1, not UTF-8
+
+
+@pytest.mark.parametrize("length", ["\u00b2", "\u0665", "1e3", "-1", "+5", "0x10"])
+def test_a_content_length_that_is_not_ascii_digits_is_refused_not_raised(length: str) -> None:
+    middleware = WSGIMiddleware(wsgi_app, mapping(), clock=lambda: NOW)
+    request = vector_request()
+    environ = wsgi_environ(request)
+    environ["CONTENT_LENGTH"] = length
+    statuses: list[str] = []
+    out = b"".join(middleware(environ, lambda s, h, e=None: statuses.append(s)))
+    assert statuses[0].startswith("401")
+    assert json.loads(out)["code"] == "malformed"
+
+
+def test_a_trickled_asgi_body_is_held_as_one_buffer_and_reaches_the_app_whole() -> None:
+    request = vector_request()
+    one_byte_each = [
+        {"type": "http.request", "body": request.body[i : i + 1], "more_body": True}
+        for i in range(len(request.body))
+    ] + [{"type": "http.request", "body": b"", "more_body": False}]
+    received: list[int] = []
+
+    async def counting_app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        async def counted() -> Any:
+            message = await receive()
+            received.append(len(message.get("body", b"")))
+            return message
+
+        await asgi_app(scope, counted, send)
+
+    middleware = ASGIMiddleware(counting_app, mapping(), clock=lambda: NOW)
+    status, answer = call_asgi(middleware, request, one_byte_each)
+    assert status == 200
+    assert answer["body"] == request.body.decode()
+    assert answer["sub"] == "mbland"
+    # One message of the whole body, not the server's messages kept one by one.
+    assert received == [len(request.body)]
+
+
+def test_without_content_length_the_wsgi_app_reads_only_what_was_verified() -> None:
+    seen: list[bytes] = []
+
+    def reading_app(environ: dict[str, Any], start_response: Any) -> list[bytes]:
+        seen.append(environ["wsgi.input"].read())  # reads to the end, whatever PEP 3333 says
+        start_response("200 OK", [])
+        return [b""]
+
+    headers = [("X-Forwarded-User", "alice")]
+    signed = gap_signature("POST", "/pay", headers, b"", key=KEY)
+    environ = build_wsgi_environ("POST", f"https://{HOST}/pay", {**dict(headers), **signed})
+    environ.pop("CONTENT_LENGTH", None)
+    environ["wsgi.input"] = io.BytesIO(b'{"amount": 999999}')  # nobody signed these bytes
+    config = {
+        "sources": [{"type": "oauth2-proxy", "signature_key": KEY}],
+        "replay": {"store": "off"},
+    }
+    statuses: list[str] = []
+    middleware = WSGIMiddleware(reading_app, config, clock=lambda: NOW)
+    b"".join(middleware(environ, lambda s, h, e=None: statuses.append(s)))
+    assert statuses == ["200 OK"]
+    assert seen == [b""]

@@ -536,3 +536,33 @@ def test_any_header_text_is_refused_never_raised(data: str, sign: str, fields: l
             "not_yet_valid",
             "bad_signature",
         }
+
+
+def test_exempt_paths_match_the_path_the_app_routes_on() -> None:
+    # A prefix a proxy header sets (ProxyFix x_prefix) must not exempt the
+    # route below it: the router dispatches PATH_INFO, /public/list here
+    # (a public route: without the gate it would be served to anyone).
+    config = _config(origin_gate=_gate(exempt_paths=["/healthz", "/healthz/*"]))
+    engine = Engine(config, clock=lambda: NOW)
+
+    def decide(script_name: str, path_info: str) -> Outcome:
+        environ = build_wsgi_environ("GET", ORIGIN + script_name + path_info, {})
+        environ["SCRIPT_NAME"], environ["PATH_INFO"] = script_name, path_info
+        for raw in ("REQUEST_URI", "RAW_URI", "UNENCODED_URL"):
+            environ.pop(raw, None)  # wsgiref, runserver: no raw URI to bind against
+        return engine.decide(RequestView.from_wsgi(environ))
+
+    assert _code(decide("/healthz", "/public/list")) == "missing"
+    assert _code(decide("/healthz", "/admin")) == "missing"
+    assert decide("/app", "/healthz").refusal is None  # mounted: the app's own probe path
+    assert decide("", "/healthz").refusal is None
+
+
+def test_a_non_ascii_sign_header_is_malformed_and_logs_no_error(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    headers = {**_signed("/public/list"), "X-Akamai-G2O-Auth-Sign": "\u00e9" * 44}
+    with caplog.at_level("ERROR", logger="edgeclaims"):
+        outcome = _decide(_config(), ORIGIN + "/public/list", headers)
+    assert _code(outcome) == "malformed"
+    assert not [r for r in caplog.records if r.levelname == "ERROR"]

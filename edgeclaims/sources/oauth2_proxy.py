@@ -270,7 +270,7 @@ class OAuth2ProxySource(Source):
         claims: dict[str, Any] = {}
         for header, claim in IDENTITY_CLAIMS:
             if header in self.signed_headers:
-                claim_value = view.header(header)
+                claim_value = _signed_text(view, header)
                 if claim_value is not None:
                     claims[claim] = claim_value
         subject = self._subject(view, claims)
@@ -285,7 +285,7 @@ class OAuth2ProxySource(Source):
             return subject_of(claims, "user", self.required_claims)
         # oauth2-proxy sets Gap-Auth to the user, else the email: the fallback.
         subject_of(claims, None, self.required_claims)
-        return subject_of({"gap_auth": view.header("gap-auth")}, "gap_auth")
+        return subject_of({"gap_auth": _signed_text(view, "gap-auth")}, "gap_auth")
 
     def _check_date(self, view: RequestView, now: float, trace: Trace | None) -> None:
         text = view.header("date")
@@ -415,6 +415,22 @@ def from_table(table: Table, *, base_dir: Path, replay_enabled: bool = True) -> 
 
 
 # -- the signing side (tests; edgeclaims.testing_providers) -------------------------------
+
+
+def _signed_text(view: RequestView, name: str) -> str | None:
+    """A signed identity header as oauth2-proxy wrote it: UTF-8, trimmed of spaces and tabs.
+
+    Not ``view.header``'s value: servers hand headers on as latin-1, and
+    ``str.strip`` there would also eat ``\x85`` and ``\xa0`` — bytes of
+    UTF-8 letters — making two signed users one subject.
+    """
+    if view.header(name) is None:  # absent or empty; ambiguous raises
+        return None
+    (raw,) = view.header_values(name)
+    try:
+        return raw.strip(" \t").encode("latin-1").decode("utf-8")
+    except UnicodeError:
+        raise MalformedHeader(f"the signed {name} header is not UTF-8") from None
 
 
 def gap_signature(
