@@ -202,6 +202,86 @@ def fastapi_reference() -> Any:
     return ReferenceASGI(fastapi_twin(), Verifier(store_from_environment()))
 
 
+# -- the Redis round trip, in the server ------------------------------------------------
+#
+# Issue #14's Redis budget compares the CPU the redis store adds to a server
+# with a bare SET NX PX round trip's. Measured alone, in a process of its own,
+# a round trip misses what it costs inside a threaded server: each socket
+# send and receive releases the GIL, and under waitress --threads=4 another
+# thread takes it each time. So the peer is also measured where the store
+# runs: each twin behind a middleware that does nothing but one SET NX PX
+# of a fresh key per request — redis-py under WSGI, redis.asyncio under ASGI,
+# the clients the store uses there, with its timeouts — at the URL that
+# EDGECLAIMS_PEER_REDIS_URL names.
+#
+#     python -m waitress --threads=4 --call server_rig:flask_redis_peer
+#     python -m uvicorn --factory server_rig:fastapi_redis_peer
+
+#: About the PX the stores set for the samples' 30 s signatures.
+PEER_TTL_MS = 40_000
+
+
+def _peer_keys() -> Callable[[], bytes]:
+    """Fresh keys, as the store's are (a prefix and a hex digest's length)."""
+    import itertools
+
+    counter = itertools.count()
+    prefix = f"bench:peer:{os.getpid()}:"
+    return lambda: f"{prefix}{next(counter):064x}".encode()
+
+
+class RedisPeerWSGI:
+    """One bare redis-py SET NX PX round trip per request, then the app."""
+
+    def __init__(self, app: Callable[..., Any], url: str) -> None:
+        import redis
+
+        self.app = app
+        self._client = redis.Redis.from_url(url, socket_timeout=0.5, socket_connect_timeout=0.5)
+        self._key = _peer_keys()
+
+    def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
+        if not self._client.execute_command("SET", self._key(), b"1", "NX", "PX", PEER_TTL_MS):
+            raise RuntimeError("a fresh key was already set")
+        return self.app(environ, start_response)
+
+
+class RedisPeerASGI:
+    """One bare redis.asyncio SET NX PX round trip per request, then the app."""
+
+    def __init__(self, app: Callable[..., Any], url: str) -> None:
+        self.app = app
+        self._url = url
+        self._client: Any = None
+        self._key = _peer_keys()
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] == "http":
+            if self._client is None:  # made on the server's loop
+                import redis.asyncio
+
+                self._client = redis.asyncio.Redis.from_url(
+                    self._url, socket_timeout=0.5, socket_connect_timeout=0.5
+                )
+            key = self._key()
+            if not await self._client.execute_command("SET", key, b"1", "NX", "PX", PEER_TTL_MS):
+                raise RuntimeError("a fresh key was already set")
+        await self.app(scope, receive, send)
+
+
+def flask_redis_peer() -> Flask:
+    """The Flask twin behind :class:`RedisPeerWSGI`."""
+    app = flask_twin()
+    url = os.environ["EDGECLAIMS_PEER_REDIS_URL"]
+    app.wsgi_app = RedisPeerWSGI(app.wsgi_app, url)  # type: ignore[method-assign]
+    return app
+
+
+def fastapi_redis_peer() -> RedisPeerASGI:
+    """The FastAPI twin behind :class:`RedisPeerASGI`."""
+    return RedisPeerASGI(fastapi_twin(), os.environ["EDGECLAIMS_PEER_REDIS_URL"])
+
+
 # -- server processes -----------------------------------------------------------------
 
 

@@ -90,6 +90,14 @@ def test_smoke_size_prints_every_row_and_leaves_nothing_running() -> None:
                 info,
                 out,
             )
+    for flavor in FLAVORS:  # the round trip in the server, where the redis rows ran
+        if re.search(rf"^  {re.escape(f'{flavor} + redis')} +skipped: ", out, re.M):
+            continue
+        row = re.escape(f"{flavor} bare SET NX PX")
+        assert re.search(rf"^  {row} +\d+\.\d+× ", out, re.M), (row, out)
+    peer_info = re.findall(r"one bare SET NX PX in this server [+-]?\d+ µs", out)
+    measured = re.findall(r"redis: added CPU ÷ \(.*\) +\d+\.\d+×", out)
+    assert len(peer_info) == len(measured), out
     for budget in BUDGETS:
         lines = [line for line in out.splitlines() if line.startswith(f"  {budget}")]
         assert len(lines) == 1, (budget, out)
