@@ -15,26 +15,21 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import http.client
 import json
 import logging
 import re
-import ssl
 import threading
 import time
 import traceback
-import urllib.error
-import urllib.request
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
-from ipaddress import ip_address
-from typing import Any
 from urllib.parse import urlsplit
 
 from edgeclaims.caches import BoundedCache
 from edgeclaims.config_table import redact_url
 from edgeclaims.errors import ConfigurationError, KeySourceUnavailable, UnknownKey
 from edgeclaims.jwks import JWKSError, _select, parse_jwks
+from edgeclaims.key_fetch import FetchFailed, bounded_get, is_loopback, opener_for
 from edgeclaims.keys import Key
 
 __all__ = ["JWKSClient", "check_jwks_url"]
@@ -57,17 +52,6 @@ class _Snapshot:
     usable_until: float
 
 
-class _NoRedirect(urllib.request.HTTPRedirectHandler):
-    # A redirect could lead from https to http or to another host: a JWKS
-    # endpoint is configured exactly, so a redirect is a failure.
-    def redirect_request(self, *args: Any, **kwargs: Any) -> None:
-        return None
-
-
-class _FetchFailed(Exception):
-    """The endpoint could not give a usable JWK Set (message safe to log)."""
-
-
 def check_jwks_url(url: str, where: str) -> str:
     """Refuse anything but an https URL (or http to a loopback host, for tests)."""
     try:
@@ -79,18 +63,9 @@ def check_jwks_url(url: str, where: str) -> str:
     host = parts.hostname or ""
     if parts.scheme == "https" and host:
         return url
-    if parts.scheme == "http" and host and _loopback(host):
+    if parts.scheme == "http" and host and is_loopback(host):
         return url
     raise ConfigurationError(where, "must be an https:// URL (http:// only for a loopback host)")
-
-
-def _loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 _MAX_AGE = re.compile(r"(?:^|,)\s*max-age\s*=\s*\"?(\d{1,10})\"?\s*(?:,|$)", re.IGNORECASE)
@@ -137,17 +112,10 @@ class JWKSClient:
         self.max_stale = max_stale
         self.max_bytes = max_bytes
         self._clock = clock
-        parts = urlsplit(url)
         #: For logs and reprs: never a password, nor the query (it might
         #: carry a token of the IdP's).
         self.display_url = redact_url(url)
-        handlers: list[urllib.request.BaseHandler] = [
-            _NoRedirect(),
-            urllib.request.HTTPSHandler(context=ssl.create_default_context()),
-        ]
-        if _loopback(parts.hostname or ""):
-            handlers.append(urllib.request.ProxyHandler({}))  # never proxy loopback
-        self._opener = urllib.request.build_opener(*handlers)
+        self._opener = opener_for(url)
         self._state: _Snapshot | None = None
         self._fetch_lock = threading.Lock()
         self._attempts = 0
@@ -294,14 +262,14 @@ class JWKSClient:
             try:
                 document = json.loads(body)
             except (ValueError, RecursionError):
-                raise _FetchFailed("the response is not JSON") from None
+                raise FetchFailed("the response is not JSON") from None
             try:
                 key_set = parse_jwks(document, algorithms=self.algorithms, allow_secrets=False)
             except JWKSError as exc:
-                raise _FetchFailed(str(exc)) from None
+                raise FetchFailed(str(exc)) from None
             if not key_set.keys:
-                raise _FetchFailed("the JWK Set holds no usable key")
-        except _FetchFailed as exc:
+                raise FetchFailed("the JWK Set holds no usable key")
+        except FetchFailed as exc:
             logger.warning(
                 "edgeclaims: JWKS fetch from %s failed (%s); %s", self.display_url, exc, held
             )
@@ -330,50 +298,14 @@ class JWKSClient:
         return True
 
     def _download(self) -> tuple[bytes, float]:
-        # The scheme was checked at construction (https, or http to loopback).
-        request = urllib.request.Request(  # noqa: S310
+        body, headers = bounded_get(
+            self._opener,
             self.url,
-            headers={
-                "Accept": "application/jwk-set+json, application/json",
-                "User-Agent": "edgeclaims",
-            },
+            accept="application/jwk-set+json, application/json",
+            timeout=self.timeout,
+            max_bytes=self.max_bytes,
         )
-        # A real deadline for the whole body, not per read: a server that
-        # trickles bytes must not hold the fetch lock for long.
-        deadline = time.monotonic() + self.timeout
-        try:
-            with self._opener.open(request, timeout=self.timeout) as response:
-                if response.status != 200:
-                    raise _FetchFailed(f"HTTP status {response.status}")
-                chunks: list[bytes] = []
-                size = 0
-                while True:
-                    chunk = response.read1(65536)
-                    if not chunk:
-                        break
-                    size += len(chunk)
-                    if size > self.max_bytes:
-                        raise _FetchFailed(f"the response exceeds {self.max_bytes} bytes")
-                    if time.monotonic() > deadline:
-                        raise _FetchFailed("the response took too long")
-                    chunks.append(chunk)
-                if response.length:
-                    # Fewer bytes than Content-Length announced: cut short.
-                    raise _FetchFailed("the response ended before its Content-Length")
-                cache_control = response.headers.get("Cache-Control", "")
-        except urllib.error.HTTPError as exc:
-            raise _FetchFailed(f"HTTP status {exc.code}") from None
-        except http.client.HTTPException as exc:
-            # Not an OSError, yet as much an outage: http.client's answer to
-            # a server that does not speak HTTP (BadStatusLine), a broken
-            # chunked body (IncompleteRead), a line too long, more than 100
-            # header lines. The type only: the message may quote the answer.
-            raise _FetchFailed(f"the answer is not valid HTTP ({type(exc).__name__})") from None
-        except (OSError, ValueError) as exc:
-            # OSError: the socket and TLS layers (URLError is one).
-            reason = getattr(exc, "reason", None) or type(exc).__name__
-            raise _FetchFailed(f"cannot connect: {reason}") from None
-        return b"".join(chunks), self._ttl_from(cache_control)
+        return body, self._ttl_from(headers.get("Cache-Control", ""))
 
     def _ttl_from(self, cache_control: str) -> float:
         if _NO_STORE.search(cache_control):

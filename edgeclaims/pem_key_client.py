@@ -30,21 +30,18 @@ lookup on an event loop thread never blocks on the network.
 from __future__ import annotations
 
 import asyncio
-import http.client
 import logging
 import threading
 import time
 import traceback
-import urllib.error
-import urllib.request
 from collections.abc import Callable
 from typing import Any
-from urllib.parse import urlsplit
 
 from edgeclaims.caches import BoundedCache
 from edgeclaims.config_table import redact_url
 from edgeclaims.errors import KeySourceUnavailable, UnknownKey
-from edgeclaims.jwks_client import _loopback, _NoRedirect, _on_event_loop, check_jwks_url
+from edgeclaims.jwks_client import _on_event_loop, check_jwks_url
+from edgeclaims.key_fetch import FetchFailed, bounded_get, opener_for
 from edgeclaims.keys import Key
 
 __all__ = ["PEMKeyClient"]
@@ -96,10 +93,7 @@ class PEMKeyClient:
         self._clock = clock
         #: For logs and reprs: never a password, nor a query.
         self.display_url = redact_url(self.base_url)
-        handlers: list[urllib.request.BaseHandler] = [_NoRedirect()]
-        if _loopback(urlsplit(self.base_url).hostname or ""):
-            handlers.append(urllib.request.ProxyHandler({}))  # never proxy loopback
-        self._opener = urllib.request.build_opener(*handlers)
+        self._opener = opener_for(self.base_url)
         self._keys: BoundedCache[str, Key] = BoundedCache(max_keys)
         # kid → until when it is known to be unknown.
         self._unknown: BoundedCache[str, bool] = BoundedCache(negative_cache_size)
@@ -208,43 +202,23 @@ class PEMKeyClient:
             self._fetch_lock.release()
 
     def _download(self, kid: str) -> Key:
-        # The scheme was checked at construction (https, or http to loopback).
-        request = urllib.request.Request(  # noqa: S310
-            f"{self.base_url}/{kid}",
-            headers={"Accept": "application/x-pem-file, text/plain", "User-Agent": "edgeclaims"},
-        )
-        # A real deadline for the whole body: a trickling server must not
-        # hold the fetch lock for long.
-        deadline = time.monotonic() + self.timeout
         try:
-            with self._opener.open(request, timeout=self.timeout) as response:
-                if response.status != 200:
-                    raise _Outage(f"HTTP status {response.status}")
-                chunks: list[bytes] = []
-                size = 0
-                while True:
-                    chunk = response.read1(4096)
-                    if not chunk:
-                        break
-                    size += len(chunk)
-                    if size > self.max_bytes:
-                        raise _NoSuchKey(f"the answer exceeds {self.max_bytes} bytes")
-                    if time.monotonic() > deadline:
-                        raise _Outage("the answer took too long")
-                    chunks.append(chunk)
-                if response.length:
-                    raise _Outage("the answer ended before its Content-Length")
-        except urllib.error.HTTPError as exc:
-            if 400 <= exc.code < 500 and exc.code not in _TRANSIENT:
-                raise _NoSuchKey(f"HTTP status {exc.code}") from None
-            raise _Outage(f"HTTP status {exc.code}") from None
-        except http.client.HTTPException as exc:
-            # The type only: the message may quote the answer.
-            raise _Outage(f"the answer is not valid HTTP ({type(exc).__name__})") from None
-        except (OSError, ValueError) as exc:
-            reason = getattr(exc, "reason", None) or type(exc).__name__
-            raise _Outage(f"cannot connect: {reason}") from None
-        return Key(kid, "ES256", "ec-p256", _p256_public_key(b"".join(chunks)))
+            body, _ = bounded_get(
+                self._opener,
+                f"{self.base_url}/{kid}",
+                accept="application/x-pem-file, text/plain",
+                timeout=self.timeout,
+                max_bytes=self.max_bytes,
+                chunk_size=4096,
+            )
+        except FetchFailed as exc:
+            status = exc.status
+            if exc.too_large or (
+                status is not None and 400 <= status < 500 and status not in _TRANSIENT
+            ):
+                raise _NoSuchKey(str(exc)) from None
+            raise _Outage(str(exc)) from None
+        return Key(kid, "ES256", "ec-p256", _p256_public_key(body))
 
 
 def _p256_public_key(body: bytes) -> Any:

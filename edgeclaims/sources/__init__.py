@@ -31,6 +31,7 @@ __all__ = [
     "Source",
     "Trace",
     "parse_source_config",
+    "read_optional_subject_settings",
     "read_subject_settings",
     "subject_of",
 ]
@@ -77,11 +78,23 @@ def read_subject_settings(table: Table) -> tuple[str, tuple[str, ...]]:
     subject_claim = table.str("subject_claim", "sub")
     if not subject_claim:
         raise table.error("subject_claim", "must name a claim")
+    return subject_claim, _required_claims(table)
+
+
+def read_optional_subject_settings(table: Table) -> tuple[str | None, tuple[str, ...]]:
+    """``subject_claim`` (None when not set: the source's own default) and ``required_claims``."""
+    subject_claim = table.optional_str("subject_claim")
+    if subject_claim is not None and not subject_claim:
+        raise table.error("subject_claim", "must name a claim")
+    return subject_claim, _required_claims(table)
+
+
+def _required_claims(table: Table) -> tuple[str, ...]:
     required = tuple(table.str_list("required_claims", ()))
     for index, name in enumerate(required):
         if not name:
             raise table.error(f"required_claims[{index}]", "must name a claim")
-    return subject_claim, required
+    return required
 
 
 def subject_of(

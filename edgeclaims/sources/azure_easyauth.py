@@ -61,7 +61,13 @@ from edgeclaims import structured
 from edgeclaims.config_table import Table
 from edgeclaims.errors import AmbiguousHeader, MalformedHeader, MissingIdentity, TooLarge
 from edgeclaims.request import RequestView
-from edgeclaims.sources import Assertion, Source, Trace, subject_of
+from edgeclaims.sources import (
+    Assertion,
+    Source,
+    Trace,
+    read_optional_subject_settings,
+    subject_of,
+)
 from edgeclaims.strict_json import decode_json_object
 
 __all__ = [
@@ -300,13 +306,7 @@ def from_table(table: Table, *, base_dir: Path, replay_enabled: bool = True) -> 
         raise table.error("trust_unsigned", f"is required. {why}")
     if not table.bool("trust_unsigned"):
         raise table.error("trust_unsigned", f"must be true to use this source. {why}")
-    subject_claim = table.optional_str("subject_claim")
-    if subject_claim is not None and not subject_claim:
-        raise table.error("subject_claim", "must name a claim")
-    required = tuple(table.str_list("required_claims", ()))
-    for index, claim in enumerate(required):
-        if not claim:
-            raise table.error(f"required_claims[{index}]", "must name a claim")
+    subject_claim, required = read_optional_subject_settings(table)
     return EasyAuthSource(
         name=table.str("name", "azure-easyauth"),
         subject_claim=subject_claim,

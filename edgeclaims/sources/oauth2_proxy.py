@@ -68,7 +68,13 @@ from edgeclaims.errors import (
     NotYetValid,
 )
 from edgeclaims.request import RequestView
-from edgeclaims.sources import Assertion, Source, Trace, subject_of
+from edgeclaims.sources import (
+    Assertion,
+    Source,
+    Trace,
+    read_optional_subject_settings,
+    subject_of,
+)
 
 __all__ = [
     "DEFAULT_SIGNED_HEADERS",
@@ -393,13 +399,7 @@ def from_table(table: Table, *, base_dir: Path, replay_enabled: bool = True) -> 
     max_age = table.int("max_age", 0, minimum=0)
     if max_age and "date" not in signed:
         raise table.error("max_age", "needs Date among signed_headers (the age is read from it)")
-    subject_claim = table.optional_str("subject_claim")
-    if subject_claim is not None and not subject_claim:
-        raise table.error("subject_claim", "must name a claim")
-    required = tuple(table.str_list("required_claims", ()))
-    for index, claim in enumerate(required):
-        if not claim:
-            raise table.error(f"required_claims[{index}]", "must name a claim")
+    subject_claim, required = read_optional_subject_settings(table)
     return OAuth2ProxySource(
         name=table.str("name", "oauth2-proxy"),
         algorithm=algorithm,
