@@ -26,6 +26,7 @@ The IIS rules (reference/iis.md, "The path the signature binds"):
 from __future__ import annotations
 
 import functools
+import re
 from collections.abc import Iterable, Mapping
 from typing import Any
 from urllib.parse import quote, unquote_to_bytes
@@ -34,6 +35,7 @@ from edgeclaims.errors import AmbiguousHeader, BindingMismatch, VerificationErro
 
 __all__ = ["RequestView", "normalize_path", "wsgi_header_key"]
 
+_NONE: frozenset[str] = frozenset()
 _DEFAULT_PORTS = {"http": "80", "https": "443", "ws": "80", "wss": "443"}
 _RAW_URI_KEYS = ("UNENCODED_URL", "REQUEST_URI", "RAW_URI")
 
@@ -49,6 +51,10 @@ def wsgi_header_key(name: str) -> str:
     return "HTTP_" + name.upper().replace("-", "_")
 
 
+#: A path that is its own normalized spelling: nothing to decode, nothing to encode.
+_NORMAL_PATH = re.compile(r"[A-Za-z0-9\-._~/]*")
+
+
 def normalize_path(raw_path: str) -> str:
     """The ``path_form = "normalized"`` spelling of a path (spec §1 rule 7).
 
@@ -56,6 +62,8 @@ def normalize_path(raw_path: str) -> str:
     unreserved set and ``/``, with upper-case hex — what both the edge and
     the origin can compute even when the origin only sees a decoded path.
     """
+    if _NORMAL_PATH.fullmatch(raw_path):
+        return raw_path  # no "%" to decode, and only characters quote() keeps
     return quote(unquote_to_bytes(raw_path), safe="/")
 
 
@@ -141,9 +149,8 @@ class RequestView:
         self.problem = problem
         self._headers = headers
         # Names that arrived with underscores, spelled with dashes.
-        self._underscored = (
-            frozenset(n.replace("_", "-") for n in headers if "_" in n) if headers else frozenset()
-        )
+        underscored = [n.replace("_", "-") for n in headers if "_" in n] if headers else None
+        self._underscored = frozenset(underscored) if underscored else _NONE
         self._wsgi_environ = wsgi_environ
 
     # -- construction -------------------------------------------------------
@@ -217,9 +224,12 @@ class RequestView:
         """View an ASGI http or websocket scope."""
         headers: dict[str, list[str]] = {}
         for raw_name, raw_value in scope.get("headers", ()):
-            headers.setdefault(raw_name.decode("latin-1").lower(), []).append(
-                raw_value.decode("latin-1")
-            )
+            name = raw_name.decode("latin-1").lower()
+            values = headers.get(name)
+            if values is None:
+                headers[name] = [raw_value.decode("latin-1")]
+            else:
+                values.append(raw_value.decode("latin-1"))
         scheme = str(scope.get("scheme") or ("ws" if scope.get("type") == "websocket" else "http"))
         problem: VerificationError | None = None
         host_values = headers.get("host")
@@ -346,11 +356,13 @@ class RequestView:
                 if value is not None and value.strip():
                     return True
             return False
+        headers = self._headers
         for name in names:
             if name in self._underscored:
                 return True
-            if any(value.strip() for value in self.header_values(name)):
-                return True
+            for value in headers.get(name, ()):
+                if value.strip():
+                    return True
         return False
 
     # -- RFC 9421 derived components -----------------------------------------

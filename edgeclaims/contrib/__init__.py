@@ -88,7 +88,9 @@ class Requirement:
         """
         if identity is None:
             return MissingIdentity("this view requires a verified identity")
-        if identity.known_roles is not None and (self.roles or self.permissions):
+        if not self.roles and not self.permissions:
+            return None  # a verified identity is all it asks
+        if identity.known_roles is not None:
             self.check_names(identity.known_roles, identity.known_permissions or frozenset())
         wanted = [identity.has_role(r) for r in self.roles]
         wanted += [identity.has_permission(p) for p in self.permissions]

@@ -31,6 +31,7 @@ not serve anything on their own.
 from __future__ import annotations
 
 import functools
+import inspect
 import time
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any, TypeVar, cast
@@ -56,6 +57,7 @@ __all__ = [
     "EdgeClaims",
     "IdentityRefused",
     "current_identity",
+    "get_identity",
     "identity_required",
     "permissions_required",
     "refusal_exception",
@@ -219,25 +221,37 @@ def _outcome() -> Outcome:
     return outcome
 
 
-def _current_identity() -> Identity | None:
+def get_identity() -> Identity | None:
+    """The verified :class:`~edgeclaims.identity.Identity` of the current request, or None.
+
+    The object itself, where :data:`current_identity` is a proxy that looks
+    it up again on every attribute read: a view that reads several
+    attributes may take it once (``identity = get_identity()``).
+    """
     return _outcome().identity
 
 
 #: The verified :class:`~edgeclaims.identity.Identity` of the current request,
 #: or None when anonymous. A proxy: use ``if current_identity:``.
-current_identity: Identity | None = cast("Identity | None", LocalProxy(_current_identity))
+current_identity: Identity | None = cast("Identity | None", LocalProxy(get_identity))
 
 
 def _requirement_decorator(requirement: Requirement) -> Callable[[F], F]:
     def decorator(view: F) -> F:
+        # Flask's ensure_sync wraps coroutine functions only: a plain view is
+        # called as it is, without looking the app up on every request.
+        is_async = inspect.iscoroutinefunction(view)
+
         @functools.wraps(view)
         def wrapper(*args: Any, **kwargs: Any) -> ResponseReturnValue:
-            identity = _current_identity()
+            identity = get_identity()
             refusal = requirement.refusal(identity)
             if refusal is not None:
                 log_view_refusal(refusal, identity, method=request.method, path=request.path)
                 raise refusal_exception(refusal)
-            result: ResponseReturnValue = current_app.ensure_sync(view)(*args, **kwargs)
+            if is_async:
+                return current_app.ensure_sync(view)(*args, **kwargs)  # type: ignore[no-any-return]
+            result: ResponseReturnValue = view(*args, **kwargs)
             return result
 
         wrapper.edgeclaims_requirement = requirement  # type: ignore[attr-defined]

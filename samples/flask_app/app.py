@@ -24,7 +24,7 @@ from typing import Any
 
 from flask import Flask
 
-from edgeclaims.contrib.flask import EdgeClaims, current_identity, identity_required, roles_required
+from edgeclaims.contrib.flask import EdgeClaims, get_identity, identity_required, roles_required
 
 HERE = Path(__file__).resolve().parent
 
@@ -34,7 +34,9 @@ EdgeClaims(app)
 
 
 def _identity_document() -> dict[str, Any]:
-    identity = current_identity
+    # The identity itself, taken once: current_identity, a proxy, would look
+    # it up again for each attribute read below.
+    identity = get_identity()
     assert identity is not None  # the decorators and routes refused anonymous requests
     return {
         "sub": identity.subject,

@@ -29,11 +29,13 @@ from edgeclaims.contrib.flask import (  # noqa: E402
     EdgeClaims,
     IdentityRefused,
     current_identity,
+    get_identity,
     identity_required,
     permissions_required,
     roles_required,
 )
 from edgeclaims.errors import ConfigurationError  # noqa: E402
+from edgeclaims.identity import Identity  # noqa: E402
 from edgeclaims.wsgi import EdgeClaimsMiddleware  # noqa: E402
 
 ORIGIN = "http://localhost"
@@ -236,6 +238,38 @@ def test_current_identity_without_the_extension_is_a_loud_error() -> None:
     add_views(app)
     with pytest.raises(ConfigurationError, match=r"EdgeClaims\(app\)"):
         app.test_client().get("/whoami")
+
+
+def test_get_identity_is_the_identity_itself() -> None:
+    """Not a proxy: the engine's Identity, the one current_identity stands for; None if anonymous."""
+    app = make_app()
+    seen: list[tuple[object, object]] = []
+
+    @app.get("/open/taken-once")
+    @identity_required
+    def taken_once() -> dict[str, Any]:
+        seen.append((get_identity(), current_identity._get_current_object()))  # type: ignore[union-attr]
+        return echo()
+
+    @app.get("/healthz")
+    def healthz() -> dict[str, Any]:
+        seen.append((get_identity(), None))
+        return echo()
+
+    url = "https://app.example.com/open/taken-once"
+    case = Case("ok", "GET", url, signed(path="/open/taken-once"), "ok")
+    status, body = send(app, case)
+    assert status == 200, body
+    identity, proxied = seen[0]
+    assert type(identity) is Identity
+    assert identity is proxied
+    assert body["sub"]
+    assert identity.subject == body["sub"]
+    anonymous = Case("anon", "GET", f"{ORIGIN}/healthz", {}, "ok")
+    assert send(app, anonymous)[0] == 200
+    assert seen[1] == (None, None)
+    with app.test_request_context("/"), pytest.raises(ConfigurationError):
+        get_identity()  # a request edgeclaims did not decide: loud, never None
 
 
 def test_outer_wsgi_middleware_decides_once() -> None:
