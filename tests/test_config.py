@@ -430,3 +430,53 @@ def test_key_errors_never_quote_the_secret(
         assert "base64:, base64url:, hex: or utf8:" in error.problem
     pem_body = _ec_private_pem().splitlines()[1]
     assert pem_body not in str(error)
+
+
+# -- warnings on risky source settings -------------------------------------------------
+
+
+def _warning_ids(mapping: dict[str, Any]) -> list[str]:
+    from edgeclaims.config import config_warnings
+
+    return [w.id for w in config_warnings(load_config(mapping))]
+
+
+@pytest.mark.parametrize(
+    ("require_nonce", "store", "warned"),
+    [
+        (False, "memory", True),  # a store is on, and nonce-less signatures skip it
+        (True, "memory", False),
+        (False, "off", False),  # W002 says it already: nothing is recorded at all
+    ],
+)
+def test_w015_an_rfc9421_source_accepting_signatures_without_a_nonce(
+    require_nonce: bool, store: str, warned: bool
+) -> None:
+    mapping = _with_key(secret=SECRET_HEX)
+    mapping["sources"][0]["require_nonce"] = require_nonce
+    mapping["replay"] = {"store": store}
+    assert ("W015" in _warning_ids(mapping)) is warned
+
+
+def _jws_mapping(**settings: object) -> dict[str, Any]:
+    mapping = config_mapping()
+    key = {"id": "ec", "alg": "ES256", "public_key": EC_PUBLIC_PEM}
+    mapping["sources"] = [{"type": "jws", "keys": [key], **settings}]
+    return mapping
+
+
+@pytest.mark.parametrize(
+    ("settings", "warned"),
+    [
+        ({}, True),
+        ({"issuer": "https://idp.example"}, False),
+        ({"audience": "orders-api"}, False),
+    ],
+    ids=["neither", "issuer", "audience"],
+)
+def test_w016_a_jws_source_checking_neither_issuer_nor_audience(
+    settings: dict[str, object], warned: bool
+) -> None:
+    ids = _warning_ids(_jws_mapping(**settings))
+    assert ("W016" in ids) is warned
+    assert ids.count("W016") <= 1

@@ -196,6 +196,18 @@ class JWSSource(Source):
     def trigger_headers(self) -> tuple[str, ...]:
         return ("authorization",) if self.bearer else (self.header,)
 
+    def risks(self) -> tuple[tuple[str, str], ...]:
+        """W016: neither issuer nor audience is checked."""
+        if not self.issuers and not self.audiences:
+            return (
+                (
+                    "W016",
+                    "neither issuer nor audience is set: any token signed by its keys is "
+                    "accepted, whoever it was issued for",
+                ),
+            )
+        return ()
+
     @property
     def stripped_headers(self) -> tuple[str, ...]:
         return self.trigger_headers

@@ -82,6 +82,8 @@ class RFC9421Source(Source):
     path_form: str = "exact"
     max_claims_bytes: int = 8192
     require_nonce: bool = True
+    #: Whether a replay store records nonces (``[edgeclaims.replay]`` not ``off``).
+    replay_enabled: bool = True
     issuers: tuple[str, ...] = ()
     audiences: tuple[str, ...] = ()
     #: The claim naming the identity; None only for the Appendix B vectors.
@@ -104,6 +106,18 @@ class RFC9421Source(Source):
     @property
     def configured_keys(self) -> tuple[Key, ...]:
         return tuple(self.keys.values())
+
+    def risks(self) -> tuple[tuple[str, str], ...]:
+        """W015: a replay store is on, yet signatures without a nonce are accepted."""
+        if self.replay_enabled and not self.require_nonce:
+            return (
+                (
+                    "W015",
+                    "require_nonce = false: a signature without a nonce is never checked "
+                    "against the replay store and can be replayed within max_age",
+                ),
+            )
+        return ()
 
     def replay_ttl(self, created: int, expires: int | None, now: float) -> float:
         """How long, from ``now``, to remember a nonce: past the last instant it verifies.
@@ -283,6 +297,7 @@ def from_table(table: Table, *, base_dir: Path, replay_enabled: bool = True) -> 
         path_form=table.str("path_form", "exact", choices=("exact", "normalized")),
         max_claims_bytes=table.int("max_claims_bytes", 8192, minimum=64),
         require_nonce=table.bool("require_nonce", replay_enabled),
+        replay_enabled=replay_enabled,
         issuers=table.str_list("issuer", ()),
         audiences=table.str_list("audience", ()),
     )
