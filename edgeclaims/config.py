@@ -19,6 +19,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
+from urllib.parse import urlsplit
 
 from edgeclaims.config_table import Table, redact_url
 from edgeclaims.errors import ConfigurationError
@@ -47,6 +48,8 @@ class ReplayConfig:
     max_entries: int = 500_000
     timeout: float = 0.5
     key_prefix: str = "edgeclaims:replay:"
+    #: Whether ``url`` was written in the configuration (not ``url_env``).
+    url_in_config: bool = field(default=False, compare=False)
     #: ``url`` without user, password or query: what reprs and logs show.
     display_url: str | None = field(init=False, default=None, compare=False)
 
@@ -204,16 +207,19 @@ def _parse_replay(table: Table, *, base_dir: Path) -> ReplayConfig:
     defaults = ReplayConfig()
     store = table.str("store", defaults.store, choices=("off", "memory", "sqlite", "redis"))
     path = table.optional_str("path")
-    url = table.optional_str("url")
+    url, url_in_config = _redis_url(table)
     if store == "sqlite":
         if not path:
             raise table.error("path", "is required when store = 'sqlite'")
         path = str((base_dir / path).resolve()) if not Path(path).is_absolute() else path
     if store == "redis":
+        where = "url" if url_in_config or "url_env" not in table else "url_env"
         if not url:
-            raise table.error("url", "is required when store = 'redis'")
+            raise table.error(
+                "url", "is required when store = 'redis' (or url_env: an environment variable)"
+            )
         if not url.startswith(("redis://", "rediss://", "unix://")):
-            raise table.error("url", "must start with redis://, rediss:// or unix://")
+            raise table.error(where, "must start with redis://, rediss:// or unix://")
     config = ReplayConfig(
         store=store,  # type: ignore[arg-type]
         path=path,
@@ -222,9 +228,28 @@ def _parse_replay(table: Table, *, base_dir: Path) -> ReplayConfig:
         max_entries=table.int("max_entries", defaults.max_entries, minimum=1),
         timeout=table.number("timeout", defaults.timeout, minimum=0.001),
         key_prefix=table.str("key_prefix", defaults.key_prefix),
+        url_in_config=url_in_config,
     )
     table.refuse_unknown()
     return config
+
+
+def _redis_url(table: Table) -> tuple[str | None, bool]:
+    """``url``, or the value of the environment variable ``url_env`` names; and which it was.
+
+    ``url_env`` keeps the password out of the file (an IIS app pool's
+    environment variable). Errors name the variable, never its value.
+    """
+    url = table.optional_str("url")
+    name = table.optional_str("url_env")
+    if name is None:
+        return url, url is not None
+    if url is not None:
+        raise table.error("url_env", "give url or url_env, not both")
+    value = os.environ.get(name, "").strip()
+    if not value:
+        raise table.error("url_env", f"environment variable {name} is not set")
+    return value, False
 
 
 # -- warnings ------------------------------------------------------------------------
@@ -244,6 +269,13 @@ class ConfigWarning:
         return self.message
 
 
+def _has_password(url: str | None) -> bool:
+    if not url:
+        return False
+    parts = urlsplit(url)
+    return bool(parts.password) or "password=" in parts.query.lower()
+
+
 def config_warnings(config: Config) -> list[ConfigWarning]:
     """Risky but valid settings, each explained; ``edgeclaims check`` and Django's checks."""
     warnings: list[ConfigWarning] = []
@@ -260,6 +292,12 @@ def config_warnings(config: Config) -> list[ConfigWarning]:
         )
     if config.replay.store == "off":
         warn("W002", "replay.store = 'off': a captured request can be replayed within max_age")
+    if config.replay.url_in_config and _has_password(config.replay.url):
+        warn(
+            "W017",
+            "replay.url holds a password written in the configuration: anyone who can "
+            "read the file can use the replay store; use url_env",
+        )
     if config.replay.on_error == "allow":
         warn("W003", "replay.on_error = 'allow' accepts requests when the store is down")
     if config.mode == "monitor":

@@ -480,3 +480,72 @@ def test_w016_a_jws_source_checking_neither_issuer_nor_audience(
     ids = _warning_ids(_jws_mapping(**settings))
     assert ("W016" in ids) is warned
     assert ids.count("W016") <= 1
+
+
+# -- the Redis URL from the environment ------------------------------------------------
+
+REDIS_URL_WITH_PASSWORD = "rediss://:s3cr3t-Passw0rd@cache.internal:6380/0"
+
+
+def _redis(**replay: object) -> dict[str, Any]:
+    mapping = config_mapping()
+    mapping["replay"] = {"store": "redis", **replay}
+    return mapping
+
+
+def test_redis_url_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("EDGECLAIMS_TEST_REDIS_URL", REDIS_URL_WITH_PASSWORD)
+    config = load_config(_redis(url_env="EDGECLAIMS_TEST_REDIS_URL"))
+    assert config.replay.url == REDIS_URL_WITH_PASSWORD
+    assert "s3cr3t" not in repr(config)
+    assert config.replay.display_url == "rediss://***@cache.internal:6380/0"
+    assert "W017" not in _warning_ids(_redis(url_env="EDGECLAIMS_TEST_REDIS_URL"))
+
+
+@pytest.mark.parametrize(
+    ("replay", "env", "message"),
+    [
+        ({"url_env": "EDGECLAIMS_TEST_REDIS_URL"}, None, "EDGECLAIMS_TEST_REDIS_URL is not set"),
+        ({"url_env": "EDGECLAIMS_TEST_REDIS_URL"}, "  ", "EDGECLAIMS_TEST_REDIS_URL is not set"),
+        (
+            {"url_env": "EDGECLAIMS_TEST_REDIS_URL"},
+            "http://:s3cr3t-Passw0rd@cache.internal/",
+            "replay.url_env: must start with redis://",
+        ),
+        (
+            {"url_env": "EDGECLAIMS_TEST_REDIS_URL", "url": "redis://127.0.0.1/0"},
+            REDIS_URL_WITH_PASSWORD,
+            "replay.url_env: give url or url_env, not both",
+        ),
+        ({}, None, "replay.url: is required when store = 'redis'"),
+    ],
+    ids=["unset", "blank", "not-redis", "both", "neither"],
+)
+def test_redis_url_errors_name_the_setting_never_the_value(
+    monkeypatch: pytest.MonkeyPatch, replay: dict[str, object], env: str | None, message: str
+) -> None:
+    if env is None:
+        monkeypatch.delenv("EDGECLAIMS_TEST_REDIS_URL", raising=False)
+    else:
+        monkeypatch.setenv("EDGECLAIMS_TEST_REDIS_URL", env)
+    error = _error(_redis(**replay))
+    assert message in error
+    assert "s3cr3t" not in error
+
+
+@pytest.mark.parametrize(
+    ("url", "warned"),
+    [
+        (REDIS_URL_WITH_PASSWORD, True),
+        ("redis://default:s3cr3t@cache.internal:6379/0", True),
+        ("redis://cache.internal:6379/0?password=s3cr3t", True),
+        ("redis://cache.internal:6379/0", False),
+        ("unix:///run/redis.sock?db=0", False),
+    ],
+)
+def test_w017_a_redis_password_written_in_the_configuration(url: str, warned: bool) -> None:
+    from edgeclaims.config import config_warnings
+
+    warnings = config_warnings(load_config(_redis(url=url)))
+    assert ("W017" in [w.id for w in warnings]) is warned
+    assert all("s3cr3t" not in w.message for w in warnings)

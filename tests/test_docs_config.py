@@ -300,6 +300,9 @@ def _prepare(
         return str(path)
 
     sources = configuration.get("sources")
+    replay = configuration.get("replay")
+    if isinstance(replay, dict) and isinstance(replay.get("url_env"), str):
+        monkeypatch.setenv(replay["url_env"], "redis://127.0.0.1:6379/0")
     gate = configuration.get("origin_gate")
     for entry in gate.get("keys", []) if isinstance(gate, dict) else []:
         if isinstance(entry, dict) and isinstance(entry.get("secret_env"), str):
