@@ -26,7 +26,6 @@ The IIS rules (reference/iis.md, "The path the signature binds"):
 from __future__ import annotations
 
 import functools
-import re
 from collections.abc import Iterable, Mapping
 from typing import Any
 from urllib.parse import quote, unquote_to_bytes
@@ -35,7 +34,6 @@ from edgeclaims.errors import AmbiguousHeader, BindingMismatch, VerificationErro
 
 __all__ = ["RequestView", "normalize_path", "wsgi_header_key"]
 
-_NONE: frozenset[str] = frozenset()
 _DEFAULT_PORTS = {"http": "80", "https": "443", "ws": "80", "wss": "443"}
 _RAW_URI_KEYS = ("UNENCODED_URL", "REQUEST_URI", "RAW_URI")
 
@@ -51,10 +49,6 @@ def wsgi_header_key(name: str) -> str:
     return "HTTP_" + name.upper().replace("-", "_")
 
 
-#: A path that is its own normalized spelling: nothing to decode, nothing to encode.
-_NORMAL_PATH = re.compile(r"[A-Za-z0-9\-._~/]*")
-
-
 def normalize_path(raw_path: str) -> str:
     """The ``path_form = "normalized"`` spelling of a path (spec §1 rule 7).
 
@@ -62,8 +56,6 @@ def normalize_path(raw_path: str) -> str:
     unreserved set and ``/``, with upper-case hex — what both the edge and
     the origin can compute even when the origin only sees a decoded path.
     """
-    if _NORMAL_PATH.fullmatch(raw_path):
-        return raw_path  # no "%" to decode, and only characters quote() keeps
     return quote(unquote_to_bytes(raw_path), safe="/")
 
 
@@ -149,8 +141,9 @@ class RequestView:
         self.problem = problem
         self._headers = headers
         # Names that arrived with underscores, spelled with dashes.
-        underscored = [n.replace("_", "-") for n in headers if "_" in n] if headers else None
-        self._underscored = frozenset(underscored) if underscored else _NONE
+        self._underscored = (
+            frozenset(n.replace("_", "-") for n in headers if "_" in n) if headers else frozenset()
+        )
         self._wsgi_environ = wsgi_environ
 
     # -- construction -------------------------------------------------------

@@ -3,11 +3,8 @@
 from __future__ import annotations
 
 from typing import Any
-from urllib.parse import quote, unquote_to_bytes
 
 import pytest
-from hypothesis import given, settings
-from hypothesis import strategies as st
 
 from edgeclaims.errors import AmbiguousHeader
 from edgeclaims.request import RequestView, normalize_path
@@ -196,18 +193,3 @@ def test_asgi_absolute_form_target_is_refused_like_wsgi() -> None:
     assert RequestView.from_asgi(scope).problem.code == "binding_mismatch"
     environ = wfastcgi_environ(UNENCODED_URL="http://app.example.com/admin", PATH_INFO="/admin")
     assert RequestView.from_wsgi(environ).problem.code == "binding_mismatch"
-
-
-_PATH_PIECES = st.sampled_from(
-    [
-        *"/AZaz09-._~%!$&'()*+,;=:@ ?#[]\\\"<>^`{|}\x7f\x00é\u00ff\u20ac\U0001f600",
-        *("%2F", "%2f", "%41", "%zz", "%e9", "%C3%A9", "%7E"),
-    ]
-)
-
-
-@settings(max_examples=2000)
-@given(st.lists(_PATH_PIECES, max_size=12).map(lambda pieces: "/" + "".join(pieces)))
-def test_normalize_path_is_decode_then_encode_whatever_the_path(raw: str) -> None:
-    # Its shortcut for a path that is already normalized must never change the answer.
-    assert normalize_path(raw) == quote(unquote_to_bytes(raw), safe="/")

@@ -31,7 +31,6 @@ not serve anything on their own.
 from __future__ import annotations
 
 import functools
-import inspect
 import time
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any, TypeVar, cast
@@ -238,10 +237,6 @@ current_identity: Identity | None = cast("Identity | None", LocalProxy(get_ident
 
 def _requirement_decorator(requirement: Requirement) -> Callable[[F], F]:
     def decorator(view: F) -> F:
-        # Flask's ensure_sync wraps coroutine functions only: a plain view is
-        # called as it is, without looking the app up on every request.
-        is_async = inspect.iscoroutinefunction(view)
-
         @functools.wraps(view)
         def wrapper(*args: Any, **kwargs: Any) -> ResponseReturnValue:
             identity = get_identity()
@@ -249,9 +244,7 @@ def _requirement_decorator(requirement: Requirement) -> Callable[[F], F]:
             if refusal is not None:
                 log_view_refusal(refusal, identity, method=request.method, path=request.path)
                 raise refusal_exception(refusal)
-            if is_async:
-                return current_app.ensure_sync(view)(*args, **kwargs)  # type: ignore[no-any-return]
-            result: ResponseReturnValue = view(*args, **kwargs)
+            result: ResponseReturnValue = current_app.ensure_sync(view)(*args, **kwargs)
             return result
 
         wrapper.edgeclaims_requirement = requirement  # type: ignore[attr-defined]
