@@ -29,7 +29,13 @@ from edgeclaims.caches import BoundedCache
 from edgeclaims.config_table import redact_url
 from edgeclaims.errors import ConfigurationError, KeySourceUnavailable, UnknownKey
 from edgeclaims.jwks import JWKSError, _select, parse_jwks
-from edgeclaims.key_fetch import FetchFailed, bounded_get, is_loopback, opener_for
+from edgeclaims.key_fetch import (
+    FetchFailed,
+    bounded_get,
+    is_loopback,
+    on_event_loop,
+    opener_for,
+)
 from edgeclaims.keys import Key
 
 __all__ = ["JWKSClient", "check_jwks_url"]
@@ -178,7 +184,7 @@ class JWKSClient:
         fresh = state is not None and now < state.fresh_until
         # A fetch in flight counts too: its result may be what this lookup needs.
         if (key is None or not fresh) and (self._may_attempt(now) or self._fetch_lock.locked()):
-            if _on_event_loop():
+            if on_event_loop():
                 self._refresh_in_background()
             else:
                 # Wait for a fetch in flight only when stale keys cannot answer.
@@ -315,11 +321,3 @@ class JWKSClient:
             return float(match.group(1))
         # No hint: five minutes, within the configured bounds.
         return 300.0
-
-
-def _on_event_loop() -> bool:
-    try:
-        asyncio.get_running_loop()
-    except RuntimeError:
-        return False
-    return True

@@ -11,6 +11,7 @@ message is safe to log: it never quotes the answer.
 
 from __future__ import annotations
 
+import asyncio
 import http.client
 import ssl
 import time
@@ -21,7 +22,7 @@ from ipaddress import ip_address
 from typing import Any
 from urllib.parse import urlsplit
 
-__all__ = ["FetchFailed", "bounded_get", "is_loopback", "opener_for"]
+__all__ = ["FetchFailed", "bounded_get", "is_loopback", "on_event_loop", "opener_for"]
 
 
 class FetchFailed(Exception):
@@ -50,6 +51,15 @@ def is_loopback(host: str) -> bool:
         return ip_address(host).is_loopback
     except ValueError:
         return False
+
+
+def on_event_loop() -> bool:
+    """Whether this thread runs an asyncio event loop: a fetch here would block it."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return False
+    return True
 
 
 def opener_for(url: str) -> urllib.request.OpenerDirector:

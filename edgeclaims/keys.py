@@ -25,7 +25,15 @@ from edgeclaims.algorithms import MIN_HMAC_SECRET_BYTES, MIN_RSA_BITS, RFC9421_A
 from edgeclaims.config_table import Table
 from edgeclaims.errors import ConfigurationError
 
-__all__ = ["Key", "KeyKind", "decode_secret", "load_key", "public_key_kind"]
+__all__ = [
+    "Key",
+    "KeyKind",
+    "decode_secret",
+    "load_key",
+    "load_shared_secret",
+    "public_key_kind",
+    "read_named_text",
+]
 
 #: The kinds of material an algorithm may need.
 KeyKind = str  # "secret" | "ec-p256" | "ec-p384" | "ec-p521" | "ed25519" | "rsa"
@@ -145,14 +153,8 @@ def _load_secret(table: Table, source: str, base_dir: Path) -> bytes:
         raise ConfigurationError(
             where, f"holds a secret literal; {source} names where the secret is kept"
         )
-    if source == "secret_env":
-        name = table.str("secret_env")
-        value = os.environ.get(name)
-        if value is None:
-            raise ConfigurationError(where, f"environment variable {name} is not set")
-        return decode_secret(value, where)
-    if source == "secret_file":
-        return decode_secret(_read_text(table, "secret_file", base_dir), where)
+    if source in ("secret_env", "secret_file"):
+        return decode_secret(read_named_text(table, source, base_dir), where)
     # A JWK of kty "oct" may carry an HMAC secret.
     jwk = _jwk_mapping(table)
     if jwk.get("kty") != "oct":
@@ -261,6 +263,20 @@ def _jwk_mapping(table: Table) -> Mapping[str, object]:
     if not isinstance(value, Mapping):
         raise table.error("jwk", "expected a table holding one JWK")
     return value
+
+
+def read_named_text(table: Table, key: str, base_dir: Path) -> str:
+    """The text kept where ``key`` points: an environment variable (``…_env``) or a file.
+
+    Errors quote the variable's name or the file's path, never the text.
+    """
+    if key.endswith("_env"):
+        name = table.str(key)
+        value = os.environ.get(name)
+        if value is None:
+            raise table.error(key, f"environment variable {name} is not set")
+        return value
+    return _read_text(table, key, base_dir)
 
 
 def _read_text(table: Table, key: str, base_dir: Path) -> str:

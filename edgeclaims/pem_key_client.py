@@ -40,8 +40,8 @@ from typing import Any
 from edgeclaims.caches import BoundedCache
 from edgeclaims.config_table import redact_url
 from edgeclaims.errors import KeySourceUnavailable, UnknownKey
-from edgeclaims.jwks_client import _on_event_loop, check_jwks_url
-from edgeclaims.key_fetch import FetchFailed, bounded_get, opener_for
+from edgeclaims.jwks_client import check_jwks_url
+from edgeclaims.key_fetch import FetchFailed, bounded_get, on_event_loop, opener_for
 from edgeclaims.keys import Key
 
 __all__ = ["PEMKeyClient"]
@@ -71,8 +71,6 @@ class PEMKeyClient:
 
     Thread-safe. ``clock`` (monotonic seconds) is injectable so tests never sleep.
     """
-
-    fetches = True
 
     def __init__(
         self,
@@ -116,7 +114,7 @@ class PEMKeyClient:
         if key is not None:
             return key
         if self._needs_fetch(kid):
-            if _on_event_loop():
+            if on_event_loop():
                 threading.Thread(
                     target=self._fetch, args=(kid,), name="edgeclaims-pem-key", daemon=True
                 ).start()
@@ -129,10 +127,6 @@ class PEMKeyClient:
         if self._unknown.get(kid, now) is None and self._last_failed:
             raise KeySourceUnavailable("the key endpoint failed and the token's key is not cached")
         raise UnknownKey("the key endpoint has no key with the token's kid")
-
-    def cached(self, kid: str) -> Key | None:
-        """The key for ``kid`` if it is in memory (no fetch)."""
-        return self._keys.get(kid)
 
     async def aprepare(self, kid: str) -> None:
         """Fetch in a worker thread if ``key_for(kid)`` would need to; never blocks the loop."""

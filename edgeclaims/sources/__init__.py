@@ -133,6 +133,8 @@ class Source(ABC):
     #: True for a header nobody signed (``azure-easyauth``): trusted for its
     #: sender alone, so ``trusted_peers`` is checked on every route for it.
     unsigned: bool = False
+    #: (refusal code, what to check) pairs that ``edgeclaims verify`` prints.
+    hints: tuple[tuple[str, str], ...] = ()
 
     @property
     @abstractmethod
@@ -173,7 +175,7 @@ class Source(ABC):
 
     def refusal_hint(self, code: str) -> str | None:
         """What to check when this source refuses with ``code`` (``edgeclaims verify``), or None."""
-        return None
+        return next((hint for hint_code, hint in self.hints if hint_code == code), None)
 
     @abstractmethod
     def verify(self, view: RequestView, now: float, trace: Trace | None = None) -> Assertion:

@@ -188,6 +188,7 @@ class ALBSource(Source):
     required_claims: tuple[str, ...] = ()
     cache_size: int = DEFAULT_CACHE_SIZE
     type: str = "aws-alb"
+    hints = HINTS  # not a field
     #: Tokens whose signature and claims verified: token → (kid, valid until).
     _cache: BoundedCache[str, str] | None = field(init=False, repr=False, default=None)
 
@@ -202,9 +203,6 @@ class ALBSource(Source):
     @property
     def stripped_headers(self) -> tuple[str, ...]:
         return (HEADER, *UNSIGNED_HEADERS)
-
-    def refusal_hint(self, code: str) -> str | None:
-        return next((hint for hint_code, hint in HINTS if hint_code == code), None)
 
     # -- verification ----------------------------------------------------------------------
 
@@ -373,14 +371,12 @@ def from_table(table: Table, *, base_dir: Path, replay_enabled: bool = True) -> 
         )
     region = match.group("region")
     default_url = _DEFAULT_KEY_BASE_URLS.get(match.group("partition"))
-    if "key_base_url" in table or default_url is None:
-        if "key_base_url" not in table:
-            raise table.error(
-                "key_base_url", "is required outside the aws and aws-us-gov partitions"
-            )
+    if "key_base_url" in table:
         template = table.str("key_base_url")
-    else:
+    elif default_url is not None:
         template = default_url
+    else:
+        raise table.error("key_base_url", "is required outside the aws and aws-us-gov partitions")
     key_base_url = template.replace("{region}", region)
     parts = urlsplit(key_base_url)
     if parts.query or parts.fragment or "{" in key_base_url or "}" in key_base_url:

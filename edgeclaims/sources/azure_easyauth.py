@@ -155,6 +155,7 @@ class EasyAuthSource(Source):
     max_principal_bytes: int = DEFAULT_MAX_PRINCIPAL_BYTES
     type: str = "azure-easyauth"
     unsigned = True  # not a field: trusted_peers then applies on public routes too
+    hints = HINTS  # not a field
 
     @property
     def trigger_headers(self) -> tuple[str, ...]:
@@ -167,12 +168,6 @@ class EasyAuthSource(Source):
     def risks(self) -> tuple[tuple[str, str], ...]:
         # trust_unsigned is required, so the risk is there whenever the source is.
         return ((WARNING_ID, RISK),)
-
-    def refusal_hint(self, code: str) -> str | None:
-        for hint_code, hint in HINTS:
-            if hint_code == code:
-                return hint
-        return None
 
     def verify(self, view: RequestView, now: float, trace: Trace | None = None) -> Assertion:
         text = view.header(HEADER)  # AmbiguousHeader when sent twice or with underscores

@@ -196,6 +196,10 @@ class JWSSource(Source):
     def trigger_headers(self) -> tuple[str, ...]:
         return ("authorization",) if self.bearer else (self.header,)
 
+    @property
+    def stripped_headers(self) -> tuple[str, ...]:
+        return self.trigger_headers
+
     def risks(self) -> tuple[tuple[str, str], ...]:
         """W016: neither issuer nor audience is checked."""
         if not self.issuers and not self.audiences:
@@ -207,10 +211,6 @@ class JWSSource(Source):
                 ),
             )
         return ()
-
-    @property
-    def stripped_headers(self) -> tuple[str, ...]:
-        return self.trigger_headers
 
     @property
     def configured_keys(self) -> tuple[Key, ...]:

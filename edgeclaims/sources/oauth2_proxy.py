@@ -47,7 +47,6 @@ from __future__ import annotations
 import base64
 import binascii
 import hmac
-import os
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -67,6 +66,7 @@ from edgeclaims.errors import (
     MissingIdentity,
     NotYetValid,
 )
+from edgeclaims.keys import read_named_text
 from edgeclaims.request import RequestView
 from edgeclaims.sources import (
     Assertion,
@@ -189,6 +189,7 @@ class OAuth2ProxySource(Source):
     #: The key was written in the configuration itself (``signature_key``): W008.
     key_in_config: bool = False
     type = "oauth2-proxy"
+    hints = HINTS  # not a field
 
     @property
     def trigger_headers(self) -> tuple[str, ...]:
@@ -227,9 +228,6 @@ class OAuth2ProxySource(Source):
                 )
             )
         return tuple(risks)
-
-    def refusal_hint(self, code: str) -> str | None:
-        return next((hint for hint_code, hint in HINTS if hint_code == code), None)
 
     def verify(self, view: RequestView, now: float, trace: Trace | None = None) -> Assertion:
         value = view.header(HEADER)
@@ -348,6 +346,7 @@ def _load_key(table: Table, base_dir: Path) -> tuple[str, bytes, bool]:
     where = table.child_path(source)
     if source == "signature_key":
         return (*parse_signature_key(table.str("signature_key"), where), True)
+    # Read by name (not table.str(source)): docs/config.md's test finds settings so.
     named = (
         table.str("signature_key_env")
         if source == "signature_key_env"
@@ -358,21 +357,7 @@ def _load_key(table: Table, base_dir: Path) -> tuple[str, bytes, bool]:
         raise ConfigurationError(
             where, f"holds the key itself; {source} names where the key is kept"
         )
-    if source == "signature_key_env":
-        value = os.environ.get(named)
-        if value is None:
-            raise ConfigurationError(where, f"environment variable {named} is not set")
-        return (*parse_signature_key(value, where), False)
-    path = Path(named)
-    if not path.is_absolute():
-        path = base_dir / path
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ConfigurationError(where, f"cannot read {path}: {exc.strerror or exc}") from None
-    except UnicodeDecodeError:
-        raise ConfigurationError(where, f"{path} is not UTF-8 text") from None
-    return (*parse_signature_key(text, where), False)
+    return (*parse_signature_key(read_named_text(table, source, base_dir), where), False)
 
 
 def _signed_headers(table: Table) -> tuple[str, ...]:

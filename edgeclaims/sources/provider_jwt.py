@@ -71,12 +71,6 @@ class ProviderJWTSource(JWSSource):
             return subject_of(claims, fallback, self.required_claims)
         return super().subject_for(claims)
 
-    def refusal_hint(self, code: str) -> str | None:
-        for hint_code, hint in self.hints:
-            if hint_code == code:
-                return hint
-        return None
-
     def _check_claims(self, claims: Mapping[str, Any], now: float) -> float:
         if self.require_iat and claims.get("iat") is None:
             raise MalformedHeader("the token has no iat claim")
