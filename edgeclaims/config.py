@@ -23,6 +23,7 @@ from urllib.parse import urlsplit
 
 from edgeclaims.config_table import Table, redact_url
 from edgeclaims.errors import ConfigurationError
+from edgeclaims.keys import read_named_text
 
 if TYPE_CHECKING:
     from edgeclaims.origin_gate import G2OGate
@@ -207,18 +208,27 @@ def _parse_replay(table: Table, *, base_dir: Path) -> ReplayConfig:
     defaults = ReplayConfig()
     store = table.str("store", defaults.store, choices=("off", "memory", "sqlite", "redis"))
     path = table.optional_str("path")
-    url, url_in_config = _redis_url(table)
+    url = table.optional_str("url")
+    url_env = table.optional_str("url_env")
     if store == "sqlite":
         if not path:
             raise table.error("path", "is required when store = 'sqlite'")
         path = str((base_dir / path).resolve()) if not Path(path).is_absolute() else path
+    if store == "redis" and url_env is not None:
+        # The URL from the environment (an IIS app pool variable): a password
+        # need not be written in the file. Errors name the variable only.
+        if url is not None:
+            raise table.error("url_env", "give url or url_env, not both")
+        url = read_named_text(table, "url_env", base_dir).strip()
+        if not url:
+            raise table.error("url_env", f"environment variable {url_env} is empty")
     if store == "redis":
-        where = "url" if url_in_config or "url_env" not in table else "url_env"
         if not url:
             raise table.error(
                 "url", "is required when store = 'redis' (or url_env: an environment variable)"
             )
         if not url.startswith(("redis://", "rediss://", "unix://")):
+            where = "url" if url_env is None else "url_env"
             raise table.error(where, "must start with redis://, rediss:// or unix://")
     config = ReplayConfig(
         store=store,  # type: ignore[arg-type]
@@ -228,28 +238,10 @@ def _parse_replay(table: Table, *, base_dir: Path) -> ReplayConfig:
         max_entries=table.int("max_entries", defaults.max_entries, minimum=1),
         timeout=table.number("timeout", defaults.timeout, minimum=0.001),
         key_prefix=table.str("key_prefix", defaults.key_prefix),
-        url_in_config=url_in_config,
+        url_in_config=url is not None and url_env is None,
     )
     table.refuse_unknown()
     return config
-
-
-def _redis_url(table: Table) -> tuple[str | None, bool]:
-    """``url``, or the value of the environment variable ``url_env`` names; and which it was.
-
-    ``url_env`` keeps the password out of the file (an IIS app pool's
-    environment variable). Errors name the variable, never its value.
-    """
-    url = table.optional_str("url")
-    name = table.optional_str("url_env")
-    if name is None:
-        return url, url is not None
-    if url is not None:
-        raise table.error("url_env", "give url or url_env, not both")
-    value = os.environ.get(name, "").strip()
-    if not value:
-        raise table.error("url_env", f"environment variable {name} is not set")
-    return value, False
 
 
 # -- warnings ------------------------------------------------------------------------

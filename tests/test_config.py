@@ -506,7 +506,7 @@ def test_redis_url_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None
     ("replay", "env", "message"),
     [
         ({"url_env": "EDGECLAIMS_TEST_REDIS_URL"}, None, "EDGECLAIMS_TEST_REDIS_URL is not set"),
-        ({"url_env": "EDGECLAIMS_TEST_REDIS_URL"}, "  ", "EDGECLAIMS_TEST_REDIS_URL is not set"),
+        ({"url_env": "EDGECLAIMS_TEST_REDIS_URL"}, "  ", "EDGECLAIMS_TEST_REDIS_URL is empty"),
         (
             {"url_env": "EDGECLAIMS_TEST_REDIS_URL"},
             "http://:s3cr3t-Passw0rd@cache.internal/",
@@ -549,3 +549,11 @@ def test_w017_a_redis_password_written_in_the_configuration(url: str, warned: bo
     warnings = config_warnings(load_config(_redis(url=url)))
     assert ("W017" in [w.id for w in warnings]) is warned
     assert all("s3cr3t" not in w.message for w in warnings)
+
+
+def test_url_env_is_ignored_by_the_other_stores(monkeypatch: pytest.MonkeyPatch) -> None:
+    # As every setting that does not apply to the chosen store: an unset variable is no error.
+    monkeypatch.delenv("EDGECLAIMS_TEST_REDIS_URL", raising=False)
+    mapping = config_mapping()
+    mapping["replay"] = {"store": "memory", "url_env": "EDGECLAIMS_TEST_REDIS_URL"}
+    assert load_config(mapping).replay.url is None

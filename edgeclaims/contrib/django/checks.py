@@ -24,6 +24,10 @@ risky settings, whose ids they carry — so ``manage.py check`` and
 ``edgeclaims.W011``       an ``azure-easyauth`` source (``trust_unsigned = true``)
 ``edgeclaims.W012``       the origin gate accepts a G2O version using MD5
 ``edgeclaims.W013``       an origin gate key shorter than 16 bytes
+``edgeclaims.W014``       an ``oauth2-proxy`` source (GAP-Signature has no nonce)
+``edgeclaims.W015``       ``require_nonce = false`` with a replay store on
+``edgeclaims.W016``       a ``jws`` source checking neither issuer nor audience
+``edgeclaims.W017``       a Redis password written in ``replay.url``
 ========================  =====================================================
 
 Silence one with ``SILENCED_SYSTEM_CHECKS = ["edgeclaims.W001"]``.
