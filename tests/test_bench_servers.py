@@ -7,7 +7,9 @@ requests are all accepted (the benchmark fails on any error or status ≥ 400),
 every row and budget line is printed (the reference verifier's included),
 and no process it started outlives it.
 Needs ``wrk`` (``apt-get install wrk``): skipped without it, except under CI,
-where .ci/run installs it.
+where .ci/run installs it. .ci/run runs it under its first Python only (it
+deselects it, saying so, for the others): it takes a minute or more and tests
+the harness, not the interpreter.
 """
 
 from __future__ import annotations
