@@ -54,6 +54,8 @@ from server_rig import (
 from edgeclaims.testing import EdgeSigner
 
 URL = f"http://localhost:8000{TARGET}"
+#: The apps of each flavor, in the order they are printed; the first is the baseline.
+APPS = ("bare twin", "floor", "reference verifier", "sample")
 
 
 @dataclass(frozen=True)
@@ -162,12 +164,8 @@ def take_turns(
 
 def measure_flask(config: Path, size: Size) -> dict[str, list[float]]:
     signer = EdgeSigner.for_config(str(config))
-    apps = {
-        "bare twin": flask_twin(),
-        "floor": flask_floor(),
-        "reference verifier": flask_reference(),
-        "sample": import_sample("flask_app", "app", config).app,
-    }
+    sample = import_sample("flask_app", "app", config).app
+    apps = dict(zip(APPS, (flask_twin(), flask_floor(), flask_reference(), sample), strict=True))
     return take_turns(
         "Flask",
         apps,
@@ -179,12 +177,10 @@ def measure_flask(config: Path, size: Size) -> dict[str, list[float]]:
 
 def measure_fastapi(config: Path, size: Size) -> dict[str, list[float]]:
     signer = EdgeSigner.for_config(str(config))
-    apps = {
-        "bare twin": fastapi_twin(),
-        "floor": fastapi_floor(),
-        "reference verifier": fastapi_reference(),
-        "sample": import_sample("fastapi_app", "main", config).app,
-    }
+    sample = import_sample("fastapi_app", "main", config).app
+    apps = dict(
+        zip(APPS, (fastapi_twin(), fastapi_floor(), fastapi_reference(), sample), strict=True)
+    )
     loop = asyncio.new_event_loop()
 
     def scopes(count: int) -> list[dict[str, Any]]:
@@ -203,7 +199,7 @@ def measure_fastapi(config: Path, size: Size) -> dict[str, list[float]]:
 
 
 def print_flavor(label: str, seconds: dict[str, list[float]]) -> None:
-    bare = seconds["bare twin"]
+    bare = seconds[APPS[0]]
     print(f"\n{label}")
     print(f"  {'app':<20} {'µs a request':>13} {'added':>8} {'twin ÷ app':>11}")
     for name, runs in seconds.items():
