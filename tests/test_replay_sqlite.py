@@ -164,6 +164,84 @@ def test_a_lock_held_elsewhere_fails_within_the_timeout(tmp_path: Path) -> None:
         assert store.check_and_record("rfc9421", "k", "blocked", 60) is True
 
 
+def test_threads_waiting_for_their_turn_also_give_up_within_the_timeout(tmp_path: Path) -> None:
+    # One thread holds the process's connection while SQLite's lock is held
+    # elsewhere; the others wait for their turn, and that wait is bounded too.
+    path = tmp_path / "replay.db"
+    with SQLiteReplayStore(path, timeout=0.3) as store:
+        blocker = sqlite3.connect(path, isolation_level=None)
+        blocker.execute("BEGIN IMMEDIATE")
+        barrier = threading.Barrier(4)
+        answers: list[tuple[str, float]] = []
+
+        def record(index: int) -> None:
+            barrier.wait()
+            started = time.monotonic()
+            try:
+                outcome = str(store.check_and_record("rfc9421", "k", f"turn-{index}", 60))
+            except ReplayStoreUnavailable as exc:
+                outcome = f"{exc.status}"
+            answers.append((outcome, time.monotonic() - started))
+
+        threads = [threading.Thread(target=record, args=(i,)) for i in range(4)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(10)
+        blocker.execute("ROLLBACK")
+        blocker.close()
+        assert [outcome for outcome, _ in answers] == ["503"] * 4
+        # Each waited at most for its turn and then SQLite's lock: 2 × timeout.
+        assert all(waited < 0.6 + 0.5 for _, waited in answers), answers
+        assert store.check_and_record("rfc9421", "k", "turn-0", 60) is True
+
+
+def test_threads_of_one_process_take_turns_on_one_connection(tmp_path: Path) -> None:
+    # Eight threads recording at once, as waitress' do. With a connection
+    # each they raced for SQLite's write lock, its busy handler slept a
+    # millisecond or more per collision, and each write emptied the page
+    # cache of the other connections.
+    store = SQLiteReplayStore(tmp_path / "replay.db", timeout=0.25)
+    start, parked = threading.Barrier(8), threading.Barrier(9)
+    answers: list[bool] = []
+    failures: list[BaseException] = []
+
+    def record(index: int) -> None:
+        start.wait()
+        try:
+            for n in range(150):
+                answers.append(store.check_and_record("rfc9421", "k", f"{index}-{n}", 60))
+        except BaseException as exc:  # reported below, not lost in the thread
+            failures.append(exc)
+        parked.wait()  # alive (with any connection of its own) until counted
+        parked.wait()
+
+    threads = [threading.Thread(target=record, args=(i,)) for i in range(8)]
+    for thread in threads:
+        thread.start()
+    parked.wait()
+    connections = len(store._handles)
+    parked.wait()
+    for thread in threads:
+        thread.join(60)
+    assert failures == []
+    assert answers == [True] * 1200
+    assert connections == 1  # the process's one connection, whatever its threads
+    # A nonce recorded by one thread is a replay for every other.
+    replays: list[bool] = []
+
+    def replay() -> None:
+        replays.append(store.check_and_record("rfc9421", "k", "3-7", 60))
+
+    others = [threading.Thread(target=replay) for _ in range(4)]
+    for thread in others:
+        thread.start()
+    for thread in others:
+        thread.join(10)
+    assert replays == [False] * 4
+    store.close()
+
+
 def test_async_wait_on_a_lock_does_not_block_the_event_loop(tmp_path: Path) -> None:
     path = tmp_path / "replay.db"
     store = SQLiteReplayStore(path, timeout=0.3)
