@@ -74,7 +74,7 @@ _STARTUP_TIMEOUT = 5.0
 
 
 class _Handle:
-    """One connection: the process's shared one, or a loop thread's that never waits."""
+    """One thread's connection. Dropped with the thread's locals, which closes it."""
 
     __slots__ = ("__weakref__", "calls", "conn")
 
@@ -86,12 +86,11 @@ class _Handle:
 class SQLiteReplayStore(ReplayStore):
     """Nonces in a SQLite file (WAL mode) shared by all processes on one host.
 
-    The threads of one process share one connection and take turns on it
-    behind a lock (see :meth:`check_and_record`); a connection never crosses
-    a fork. Each record is one autocommit statement, and the wait for the
-    turn and then for SQLite's lock is bounded by ``timeout``. Expired rows
-    are purged a little at a time by the callers themselves: every
-    ``purge_every`` records of a connection, the caller deletes at most
+    Each thread has its own connection (a sqlite3 connection must not be
+    shared between threads, and a connection must not cross a fork); each
+    record is one autocommit statement whose lock waits are bounded by
+    ``timeout``. Expired rows are purged a little at a time by the callers
+    themselves: every ``purge_every`` records a thread deletes at most
     ``purge_limit`` expired rows from the next slice of the key space, the
     slice sized so the whole file is swept about once per ``sweep_period``
     seconds (or once per 32 purges, if that is longer: one purge covers at
@@ -133,9 +132,6 @@ class SQLiteReplayStore(ReplayStore):
         self._local = threading.local()
         self._handles: weakref.WeakSet[_Handle] = weakref.WeakSet()
         self._lock = threading.Lock()
-        #: The connection every thread of this process records on, in turn.
-        self._shared: _Handle | None = None
-        self._turn = threading.Lock()
         self._executor: ThreadPoolExecutor | None = None
         self._closed = False
         self._outage = OutageLog(f"sqlite ({path})")
@@ -151,32 +147,13 @@ class SQLiteReplayStore(ReplayStore):
     # -- the hot path -------------------------------------------------------
 
     def check_and_record(self, scope: str, key_id: str, nonce: str, ttl: float) -> bool:
-        """Record the nonce; True on its first sighting within ``ttl`` seconds, on any process.
-
-        The threads of this process (waitress' four, wfastcgi's) take turns
-        on one connection instead of racing for SQLite's write lock from one
-        connection each. Python's sqlite3 releases the GIL while a statement
-        runs, so the next thread would reach its own statement at once, find
-        the file locked, and SQLite's busy handler would put it to sleep for
-        a whole millisecond or more; a thread waiting for its turn here is
-        woken as soon as the turn is free. One connection also keeps its page
-        cache, which a write from another connection of the same process
-        would empty, and lets SQLite's automatic checkpoint complete instead
-        of being retried on every commit while another connection reads.
-        Other processes still wait on SQLite's lock, within ``timeout``.
-        """
+        """Record the nonce; True on its first sighting within ``ttl`` seconds, on any process."""
         key = replay_key(scope, key_id, nonce)
-        if not self._turn.acquire(timeout=self._timeout):
-            self._outage.failed("every thread's turn on the connection timed out")
-            raise ReplayStoreUnavailable("the SQLite replay store did not answer in time")
+        handle = self._handle()
         try:
-            handle = self._handle()
-            try:
-                return self._record(handle, key, ttl)
-            except sqlite3.Error as exc:
-                raise self._failed(handle, exc) from exc
-        finally:
-            self._turn.release()
+            return self._record(handle, key, ttl)
+        except sqlite3.Error as exc:
+            raise self._failed(handle, exc) from exc
 
     def _record(self, handle: _Handle, key: bytes, ttl: float) -> bool:
         now = self._clock()
@@ -197,17 +174,12 @@ class SQLiteReplayStore(ReplayStore):
     def seen(self, scope: str, key_id: str, nonce: str) -> bool:
         """Whether the nonce is recorded and live, on any process (no record made)."""
         key = replay_key(scope, key_id, nonce)
-        if not self._turn.acquire(timeout=self._timeout):
-            raise ReplayStoreUnavailable("the SQLite replay store did not answer in time")
+        handle = self._handle()
         try:
-            handle = self._handle()
-            try:
-                row = handle.conn.execute(_SEEN, (key, self._clock())).fetchone()
-            except sqlite3.Error as exc:
-                self._discard(handle)
-                raise ReplayStoreUnavailable("the SQLite replay store did not answer") from exc
-        finally:
-            self._turn.release()
+            row = handle.conn.execute(_SEEN, (key, self._clock())).fetchone()
+        except sqlite3.Error as exc:
+            self._discard(handle)
+            raise ReplayStoreUnavailable("the SQLite replay store did not answer") from exc
         return row is not None
 
     async def acheck_and_record(self, scope: str, key_id: str, nonce: str, ttl: float) -> bool:
@@ -215,11 +187,11 @@ class SQLiteReplayStore(ReplayStore):
 
         The statement takes tens of microseconds, a hop to a worker thread
         hundreds: so it runs right here, on a connection that never waits
-        (``busy_timeout`` 0). Only when another connection holds the write
-        lock at that moment does the call go to the store's own small thread
-        pool, whose workers take their turn on the shared connection and wait
-        up to ``timeout`` there, never on the loop. (A dedicated pool, not
-        the loop's default executor, bounds the number of threads waiting.)
+        (``busy_timeout`` 0). Only when another process holds the write lock
+        at that moment does the call go to the store's own small thread pool,
+        whose workers wait up to ``timeout`` there, never on the loop. (A
+        dedicated pool, not the loop's default executor, bounds the number of
+        connections.)
         """
         key = replay_key(scope, key_id, nonce)
         handle = self._handle(waits=False)
@@ -244,8 +216,9 @@ class SQLiteReplayStore(ReplayStore):
     # -- connections ----------------------------------------------------------
 
     def _handle(self, wait: float | None = None, *, waits: bool = True) -> _Handle:
-        """The shared connection (take turns); ``waits=False``: this thread's, never waiting."""
-        handle: _Handle | None = self._shared if waits else getattr(self._local, "quick", None)
+        """This thread's connection; ``waits=False``: its second one, which never waits."""
+        slot = "handle" if waits else "quick"
+        handle: _Handle | None = getattr(self._local, slot, None)
         if handle is not None:
             return handle
         if self._closed:
@@ -258,10 +231,7 @@ class SQLiteReplayStore(ReplayStore):
             self._outage.failed(f"cannot open: {type(exc).__name__}: {exc}")
             raise ReplayStoreUnavailable("the SQLite replay store cannot be opened") from exc
         handle = _Handle(conn)
-        if waits:
-            self._shared = handle
-        else:
-            self._local.quick = handle
+        setattr(self._local, slot, handle)
         with self._lock:
             self._handles.add(handle)
         return handle
@@ -324,10 +294,9 @@ class SQLiteReplayStore(ReplayStore):
     def _discard(self, handle: _Handle) -> None:
         # After an error the next call opens a fresh connection: that is what
         # recovers from a file replaced, deleted or restored under us.
-        if self._shared is handle:
-            self._shared = None
-        if getattr(self._local, "quick", None) is handle:
-            del self._local.quick
+        for slot in ("handle", "quick"):
+            if getattr(self._local, slot, None) is handle:
+                delattr(self._local, slot)
         with contextlib.suppress(sqlite3.Error):
             handle.conn.close()
 
@@ -391,7 +360,6 @@ class SQLiteReplayStore(ReplayStore):
         with self._lock:
             self._closed = True
             self._local = threading.local()  # every thread's next call sees `closed`
-            self._shared = None
             handles = list(self._handles)
             executor, self._executor = self._executor, None
         if executor is not None:
@@ -405,9 +373,7 @@ class SQLiteReplayStore(ReplayStore):
         self._inherited.extend(self._handles)
         self._handles = weakref.WeakSet()
         self._local = threading.local()
-        self._shared = None
         self._lock = threading.Lock()  # may have been held by another thread at fork
-        self._turn = threading.Lock()
         self._executor = None  # its threads do not exist in the child
 
     def __repr__(self) -> str:
