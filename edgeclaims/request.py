@@ -26,7 +26,6 @@ The IIS rules (reference/iis.md, "The path the signature binds"):
 from __future__ import annotations
 
 import functools
-import re
 from collections.abc import Iterable, Mapping
 from typing import Any
 from urllib.parse import quote, unquote_to_bytes
@@ -37,8 +36,6 @@ __all__ = ["RequestView", "normalize_path", "wsgi_header_key"]
 
 _DEFAULT_PORTS = {"http": "80", "https": "443", "ws": "80", "wss": "443"}
 _RAW_URI_KEYS = ("UNENCODED_URL", "REQUEST_URI", "RAW_URI")
-#: A path that is its own normalized form: unreserved characters and ``/`` only.
-_NORMAL_PATH = re.compile(r"[A-Za-z0-9._~/-]*")
 
 
 @functools.lru_cache(maxsize=256)
@@ -59,9 +56,6 @@ def normalize_path(raw_path: str) -> str:
     unreserved set and ``/``, with upper-case hex — what both the edge and
     the origin can compute even when the origin only sees a decoded path.
     """
-    if _NORMAL_PATH.fullmatch(raw_path):
-        # Nothing to decode and nothing quote() would encode: most paths.
-        return raw_path
     return quote(unquote_to_bytes(raw_path), safe="/")
 
 
