@@ -2,8 +2,12 @@
 
     python benchmarks/bench_servers.py --size full     # issue #14's figures: about 15 minutes
     python benchmarks/bench_servers.py --size smoke    # every row once, 1 s bursts: about 1 minute
+    python benchmarks/bench_servers.py --server waitress --store sqlite   # one line, its rows
 
-(on a 2-core VM). Linux only — ``wrk`` and ``/proc``: ``apt-get install
+(on a 2-core VM). ``--server`` (waitress, h11, httptools) and ``--store``
+(memory, sqlite, redis), each repeatable, measure only those flavors and
+stores, with their twin, floor and reference rows, to follow one budget line
+through a change in minutes; the others are printed as not selected. Linux only — ``wrk`` and ``/proc``: ``apt-get install
 wrk``. The Redis rows need ``redis-server`` on PATH (a throw-away one is
 started on a loopback port), and are skipped with the reason otherwise.
 
@@ -131,6 +135,11 @@ class Flavor:
     budgets: dict[str, float]  # store → least throughput ratio
     redis_peer: str  # "sync" or "async": the client the store uses under this server
     requires: str | None = None  # a module the server needs
+
+    @property
+    def server_name(self) -> str:
+        """What ``--server`` calls it: the label's last word (waitress, h11, httptools)."""
+        return self.label.rsplit(maxsplit=1)[-1].rpartition("/")[2].lower()
 
 
 WAITRESS = ("-m", "waitress", "--listen=127.0.0.1:{port}", "--threads=4")
@@ -537,6 +546,17 @@ def _versions(wrk: str, redis_server: str | None) -> str:
 # -- main --------------------------------------------------------------------------
 
 NO_REDIS = "redis-server not on PATH (apt-get install redis-server)"
+NOT_SELECTED = "not selected (--store)"
+
+
+def selected_flavors(servers: list[str] | None) -> tuple[Flavor, ...]:
+    """The flavors ``--server`` names, in their usual order; all of them without it."""
+    return tuple(f for f in FLAVORS if not servers or f.server_name in servers)
+
+
+def unselected_stores(stores: list[str] | None) -> dict[str, str]:
+    """The stores ``--store`` leaves out, each with the reason its rows print."""
+    return {store: NOT_SELECTED for store in STORES if stores and store not in stores}
 
 
 def _start_redis(executable: str | None, folder: Path, stack: ExitStack) -> Server | None:
@@ -565,6 +585,15 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--size", choices=sorted(SIZES), default="full")
     parser.add_argument("--connections", type=int, default=8, help="for throughput bursts")
+    parser.add_argument(
+        "--server",
+        action="append",
+        choices=[flavor.server_name for flavor in FLAVORS],
+        help="only this server's flavor (repeatable; default: all)",
+    )
+    parser.add_argument(
+        "--store", action="append", choices=STORES, help="only this store (repeatable)"
+    )
     parser.add_argument("--redis-round-trip", metavar="URL", help=argparse.SUPPRESS)
     parser.add_argument("--calls", type=int, default=1000, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -588,10 +617,16 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="bench-servers-") as tmp, ExitStack() as stack:
         folder = Path(tmp)
         driver = Driver(wrk, folder, TARGET)
-        redis = _start_redis(redis_server, folder, stack)
+        wants_redis = not args.store or "redis" in args.store
+        redis = _start_redis(redis_server, folder, stack) if wants_redis else None
         budgets: list[str] = []
         for flavor in FLAVORS:
-            skipped = {} if redis is not None else {"redis": NO_REDIS}
+            if flavor not in selected_flavors(args.server):
+                print(f"\n{flavor.label}: not selected (--server)")
+                continue
+            skipped = unselected_stores(args.store)
+            if redis is None:
+                skipped.setdefault("redis", NO_REDIS)
             if flavor.requires and importlib.util.find_spec(flavor.requires) is None:
                 skipped = {store: f"{flavor.requires} not installed" for store in STORES}
             stores = tuple(store for store in STORES if store not in skipped)

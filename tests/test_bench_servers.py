@@ -21,6 +21,7 @@ import subprocess
 import sys
 import uuid
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -107,3 +108,30 @@ def test_smoke_size_prints_every_row_and_leaves_nothing_running() -> None:
     if os.environ.get("CI"):  # CI installs redis-server, and httptools comes with [test]
         assert "skipped" not in out, out
     assert _processes_marked(marker) == [], "bench_servers left processes running"
+
+
+# -- choosing what to run (no server started) -----------------------------------------
+
+
+def _bench_module() -> Any:
+    sys.path.insert(0, str(BENCH.parent))
+    try:
+        import bench_servers
+    finally:
+        sys.path.remove(str(BENCH.parent))
+    return bench_servers
+
+
+def test_server_and_store_options_choose_rows() -> None:
+    bench = _bench_module()
+    assert [f.server_name for f in bench.FLAVORS] == ["waitress", "h11", "httptools"]
+    assert [f.label for f in bench.selected_flavors(None)] == list(FLAVORS)
+    assert [f.label for f in bench.selected_flavors(["httptools", "waitress"])] == [
+        "Flask/waitress",
+        "FastAPI/uvicorn httptools",
+    ]
+    assert bench.unselected_stores(None) == {}
+    assert bench.unselected_stores(["sqlite"]) == {
+        "memory": bench.NOT_SELECTED,
+        "redis": bench.NOT_SELECTED,
+    }
