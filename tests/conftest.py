@@ -36,8 +36,9 @@ def redis_url(redis_server: RedisServer) -> str:
 # -- hypothesis profiles ---------------------------------------------------------
 #
 # ``dev`` for a quick local run, ``ci`` (many more examples) wherever the ``CI``
-# environment variable is set, as .ci/run does; ``HYPOTHESIS_PROFILE`` picks one
-# by name. A test's own ``@settings(max_examples=…)`` still wins over both.
+# environment variable is set; ``HYPOTHESIS_PROFILE`` picks one by name first
+# (.ci/run names ``dev``, to stay under 30 minutes). A test's own
+# ``@settings(max_examples=…)`` still wins over both.
 settings.register_profile("dev", max_examples=100, deadline=None)
 settings.register_profile("ci", max_examples=1000, deadline=None, print_blob=True)
 settings.load_profile(

@@ -36,7 +36,8 @@ from edgeclaims.config import load_config
 from edgeclaims.testing import build_wsgi_environ
 from edgeclaims.wsgi import IDENTITY_KEY, EdgeClaimsMiddleware
 
-pytestmark = pytest.mark.service
+# node, not the interpreter: CI runs these under its first Python only (.ci/run).
+pytestmark = [pytest.mark.service, pytest.mark.slow]
 
 EDGEWORKER = Path(__file__).resolve().parents[1] / "samples" / "edgeworker"
 NOW = 1_795_731_572

@@ -740,6 +740,7 @@ CLAIM_NAMES = st.sampled_from(
 CLAIMS = st.dictionaries(CLAIM_NAMES, JSON, max_size=8)
 
 
+@pytest.mark.slow  # 300 examples of the whole policy: under CI's first Python only
 @settings(max_examples=300, suppress_health_check=[HealthCheck.too_slow])
 @given(claims=CLAIMS, method=st.sampled_from(["GET", "POST", "HEAD", "get"]), path=st.text())
 def test_evaluation_never_raises_and_explain_agrees(

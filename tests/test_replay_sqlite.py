@@ -21,6 +21,10 @@ from tables import signed
 from edgeclaims.errors import ReplayStoreUnavailable
 from edgeclaims.replay import SQLiteReplayStore
 
+# Spawned worker processes and SQLite's own locking: CI runs these under its first
+# Python only (.ci/run).
+pytestmark = pytest.mark.slow
+
 WORKERS = 8
 
 

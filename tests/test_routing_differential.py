@@ -65,6 +65,10 @@ from tables import HMAC_KEY
 
 from edgeclaims.signer import sign_request
 
+# Framework routers and real servers, minutes of them: CI runs these under its
+# first Python only (.ci/run).
+pytestmark = pytest.mark.slow
+
 SPELLINGS = spellings()
 MOUNT = "/app"
 
