@@ -7,9 +7,11 @@
 (on a 2-core VM). ``--server`` (waitress, h11, httptools) and ``--store``
 (memory, sqlite, redis), each repeatable, measure only those flavors and
 stores, with their twin, floor and reference rows, to follow one budget line
-through a change in minutes; the others are printed as not selected. Linux only — ``wrk`` and ``/proc``: ``apt-get install
-wrk``. The Redis rows need ``redis-server`` on PATH (a throw-away one is
-started on a loopback port), and are skipped with the reason otherwise.
+through a change in minutes; the others are printed as not selected.
+
+Linux only — ``wrk`` and ``/proc``: ``apt-get install wrk``. The Redis rows
+need ``redis-server`` on PATH (a throw-away one is started on a loopback
+port), and are skipped with the reason otherwise.
 
 Servers, each a process of its own on a free 127.0.0.1 port: the Flask
 sample under ``waitress --threads=4``, the FastAPI sample under uvicorn (one
@@ -620,8 +622,9 @@ def main() -> int:
         wants_redis = not args.store or "redis" in args.store
         redis = _start_redis(redis_server, folder, stack) if wants_redis else None
         budgets: list[str] = []
+        selected = selected_flavors(args.server)
         for flavor in FLAVORS:
-            if flavor not in selected_flavors(args.server):
+            if flavor not in selected:
                 print(f"\n{flavor.label}: not selected (--server)")
                 continue
             skipped = unselected_stores(args.store)
