@@ -16,7 +16,9 @@ say how much of the distance to the bare app verification itself takes.
 Nonces go where the samples' stores put them: a set under a lock (memory),
 or one autocommit upsert per request into a SQLite file in WAL mode with
 ``synchronous=NORMAL`` — the statement, schema and settings of edgeclaims'
-store — on a connection per thread (WSGI) or on the event loop (ASGI).
+store, but SQLite's own checkpoints (whose log grows without bound under
+sustained writes from several threads; edgeclaims checkpoints it itself) —
+on a connection per thread (WSGI) or on the event loop (ASGI).
 
 Standard library only: the bench's server processes import it without
 edgeclaims. ``EDGECLAIMS_REFERENCE_STORE`` names the store: ``memory``, or

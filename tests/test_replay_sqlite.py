@@ -147,6 +147,87 @@ def test_expired_rows_are_reused_in_place(tmp_path: Path) -> None:
     assert _rows(tmp_path / "replay.db") == 1
 
 
+def _busy_for(seconds: float) -> None:
+    """Python work holding the GIL, as a request's own does between two records."""
+    deadline = time.perf_counter() + seconds
+    while time.perf_counter() < deadline:
+        pass
+
+
+def test_the_log_stays_bounded_while_threads_write_all_the_time(tmp_path: Path) -> None:
+    """With SQLite's own checkpoints the -wal file grew to ~100 MiB in 24,000 records.
+
+    Four threads never stop writing (as waitress --threads=4 under load):
+    SQLite's PASSIVE checkpoint after each commit never caught up with the
+    frames the others appended meanwhile, so the log was never restarted.
+    The store's TRUNCATE checkpoints keep it near their 4 MiB threshold.
+    """
+    path = tmp_path / "replay.db"
+    wal = Path(f"{path}-wal")
+    sizes: list[int] = []
+    failures: list[BaseException] = []
+
+    def write(thread: int) -> None:
+        try:
+            for index in range(3000):
+                _busy_for(0.0001)
+                assert store.check_and_record("rfc9421", "k", f"{thread}-{index}", 60)
+                if index % 64 == 0 and wal.exists():
+                    sizes.append(wal.stat().st_size)
+        except BaseException as exc:  # reported below, not lost in the thread
+            failures.append(exc)
+
+    with SQLiteReplayStore(path) as store:
+        threads = [threading.Thread(target=write, args=(n,)) for n in range(4)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        with sqlite3.connect(path) as conn:
+            (autocheckpoint,) = conn.execute("PRAGMA wal_autocheckpoint").fetchone()
+        conn.close()
+    assert failures == []
+    assert _rows(path) == 12_000
+    assert max(sizes) < 12 * 1024 * 1024, max(sizes)
+    assert autocheckpoint == 1000  # another program's connection keeps SQLite's default
+
+
+def test_an_event_loop_caller_checkpoints_in_a_worker_thread(tmp_path: Path) -> None:
+    """A checkpoint syncs files (milliseconds): an ASGI caller's runs off the loop."""
+    path = tmp_path / "replay.db"
+    wal = Path(f"{path}-wal")
+    store = SQLiteReplayStore(path)
+    # Another program's connection fills the log past 4 MiB (each transaction
+    # its own frames) and leaves the checkpoint to the store.
+    filler = sqlite3.connect(path, isolation_level=None)
+    filler.execute("PRAGMA wal_autocheckpoint=0")
+    for index in range(1200):
+        filler.execute("INSERT INTO replay VALUES (?, 1e12)", (os.urandom(32),))
+    assert wal.stat().st_size > 4 * 1024 * 1024
+    checkpointed_in: list[int] = []
+    real_checkpoint = store._checkpoint
+
+    def checkpoint(conn: sqlite3.Connection) -> None:
+        checkpointed_in.append(threading.get_ident())
+        real_checkpoint(conn)
+
+    store._checkpoint = checkpoint  # type: ignore[method-assign]
+
+    async def record() -> int:
+        for index in range(64):
+            assert await store.acheck_and_record("rfc9421", "k", f"async-{index}", 60)
+        return threading.get_ident()
+
+    loop_thread = asyncio.run(record())
+    store.close()  # waits for the pool's work
+    # The filler's connection is still open: closing the store's left the log.
+    emptied = wal.stat().st_size
+    filler.close()
+    assert checkpointed_in, "no checkpoint ran"
+    assert loop_thread not in checkpointed_in
+    assert emptied < 1024 * 1024, emptied
+
+
 # -- waits are bounded; failures are 503s -------------------------------------
 
 
