@@ -81,6 +81,11 @@ _DELETE_EXPIRED = "DELETE FROM replay WHERE key = ? AND expires < ?"
 # records/s, the log at 33–69 MiB; these 601–629 µs, 1,819–1,884/s, < 5 MiB.
 _WAL_LIMIT = 4 * 1024 * 1024
 _WAL_CHECK_EVERY = 32
+# How long the TRUNCATE checkpoint waits for readers and writers, holding new
+# writers back meanwhile: short, so that a reader that lingers (another
+# program's open transaction) defers the checkpoint instead of making every
+# writer of the host wait out its own timeout.
+_CHECKPOINT_WAIT_MS = 20
 _KEYSPACE = 1 << 32  # the sweep cursor moves over the keys' first four bytes
 _TOP = b"\xff" * 33  # sorts after every 32-byte key
 # Start-up only: the first open may queue behind every other worker process
@@ -143,6 +148,7 @@ class SQLiteReplayStore(ReplayStore):
             raise ValueError("a SQLite replay store needs a file that all workers share")
         self.path = path
         self._timeout = timeout
+        self._busy_timeout_ms = max(1, math.ceil(timeout * 1000))
         self._clock = clock
         self._purge_every = purge_every
         self._purge_limit = purge_limit
@@ -310,7 +316,7 @@ class SQLiteReplayStore(ReplayStore):
             conn.execute(_CREATE_TABLE)
             conn.execute(_CREATE_SWEEP)
             # From now on a lock wait is bounded by the configured timeout.
-            conn.execute(f"PRAGMA busy_timeout={max(1, math.ceil(self._timeout * 1000))}")
+            conn.execute(f"PRAGMA busy_timeout={self._busy_timeout_ms}")
         except BaseException:
             conn.close()
             raise
@@ -368,7 +374,11 @@ class SQLiteReplayStore(ReplayStore):
             return
         try:
             conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
-            (busy, _, _) = conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+            conn.execute(f"PRAGMA busy_timeout={_CHECKPOINT_WAIT_MS}")
+            try:
+                (busy, _, _) = conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+            finally:
+                conn.execute(f"PRAGMA busy_timeout={self._busy_timeout_ms}")
             if busy:
                 logger.debug("edgeclaims: replay checkpoint deferred: the log is in use")
         except sqlite3.Error as exc:
