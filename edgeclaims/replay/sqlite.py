@@ -119,9 +119,9 @@ class SQLiteReplayStore(ReplayStore):
     most 1/32 of the keys). Rows therefore outlive their ttl by at most one
     sweep, and the file stays proportional to the request rate, never to
     uptime. ``purge_every=0`` turns the purge off (tests use it as the
-    control). The ``-wal`` file is kept near 4 MiB the same way: the callers
-    checkpoint it once it is larger (see ``_WAL_LIMIT``), not SQLite after
-    each commit.
+    control). The ``-wal`` file is kept near 4 MiB: once a caller sees it
+    larger, a thread of the store's pool checkpoints it (see ``_WAL_LIMIT``),
+    not SQLite after each commit.
 
     The constructor creates the folder and opens the file, so that a path
     the pool identity cannot write fails at start-up (``OSError`` or
