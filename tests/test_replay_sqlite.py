@@ -208,9 +208,9 @@ def test_an_event_loop_caller_checkpoints_in_a_worker_thread(tmp_path: Path) -> 
     checkpointed_in: list[int] = []
     real_checkpoint = store._checkpoint
 
-    def checkpoint(conn: sqlite3.Connection) -> None:
+    def checkpoint() -> None:
         checkpointed_in.append(threading.get_ident())
-        real_checkpoint(conn)
+        real_checkpoint()
 
     store._checkpoint = checkpoint  # type: ignore[method-assign]
 

@@ -353,24 +353,19 @@ class SQLiteReplayStore(ReplayStore):
         for that, and no event loop stalls.
         """
         with contextlib.suppress(RuntimeError):  # the pool was shut down by close()
-            self._pool().submit(self._checkpoint_in_worker)
+            self._pool().submit(self._checkpoint)
 
-    def _checkpoint_in_worker(self) -> None:
-        try:
-            handle = self._handle()
-        except ReplayStoreUnavailable:
-            return
-        self._checkpoint(handle.conn)
+    def _checkpoint(self) -> None:
+        """Copy the whole log into the database and have it started over (in a pool thread).
 
-    def _checkpoint(self, conn: sqlite3.Connection) -> None:
-        """Copy the whole log into the database and empty it, unless a thread here already is.
-
+        One at a time: another thread of this process already at it is enough.
         Housekeeping only: a checkpoint that cannot finish (busy) or fails is
         logged at debug level and tried again at a later look.
         """
         if not self._checkpointing.acquire(blocking=False):
             return
         try:
+            conn = self._handle().conn
             conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
             conn.execute(f"PRAGMA busy_timeout={_CHECKPOINT_WAIT_MS}")
             try:
@@ -379,7 +374,7 @@ class SQLiteReplayStore(ReplayStore):
                 conn.execute(f"PRAGMA busy_timeout={self._busy_timeout_ms}")
             if busy:
                 logger.debug("edgeclaims: replay checkpoint deferred: the log is in use")
-        except sqlite3.Error as exc:
+        except (sqlite3.Error, ReplayStoreUnavailable) as exc:
             logger.debug("edgeclaims: replay checkpoint skipped: %s", exc)
         finally:
             self._checkpointing.release()
