@@ -8,7 +8,8 @@ a 2-core VM its per-round figures spread by ±30–60 µs of server CPU, so it
 cannot tell where a change of ten microseconds went. This bench calls the
 same apps directly, in this process: the Flask and FastAPI samples as
 shipped (their own edgeclaims.toml with the memory store), their bare twins,
-the floor and the reference verifier (``server_rig.py``). Every call gets a
+the floor, the reference verifier, and the sample with its middleware swapped
+for the reference (``server_rig.py``). Every call gets a
 request signed for it alone (its own nonce, so its own strings: nothing is
 found warm that a server would find cold), and the apps take turns, one
 batch each, round after round. Figures: the median over the rounds of each
@@ -45,9 +46,11 @@ from server_rig import (
     VIEWER_DOCUMENT,
     fastapi_floor,
     fastapi_reference,
+    fastapi_sample_reference,
     fastapi_twin,
     flask_floor,
     flask_reference,
+    flask_sample_reference,
     flask_twin,
 )
 
@@ -55,7 +58,7 @@ from edgeclaims.testing import EdgeSigner
 
 URL = f"http://localhost:8000{TARGET}"
 #: The apps of each flavor, in the order they are printed; the first is the baseline.
-APPS = ("bare twin", "floor", "reference verifier", "sample")
+APPS = ("bare twin", "floor", "reference verifier", "sample on reference", "sample")
 
 
 @dataclass(frozen=True)
@@ -165,7 +168,16 @@ def take_turns(
 def measure_flask(config: Path, size: Size) -> dict[str, list[float]]:
     signer = EdgeSigner.for_config(str(config))
     sample = import_sample("flask_app", "app", config).app
-    apps = dict(zip(APPS, (flask_twin(), flask_floor(), flask_reference(), sample), strict=True))
+    # Imported after the sample: its factory imports the sample again, with
+    # EDGECLAIMS_CONFIG as import_sample left it.
+    on_reference = flask_sample_reference()
+    apps = dict(
+        zip(
+            APPS,
+            (flask_twin(), flask_floor(), flask_reference(), on_reference, sample),
+            strict=True,
+        )
+    )
     return take_turns(
         "Flask",
         apps,
@@ -178,8 +190,13 @@ def measure_flask(config: Path, size: Size) -> dict[str, list[float]]:
 def measure_fastapi(config: Path, size: Size) -> dict[str, list[float]]:
     signer = EdgeSigner.for_config(str(config))
     sample = import_sample("fastapi_app", "main", config).app
+    on_reference = fastapi_sample_reference()
     apps = dict(
-        zip(APPS, (fastapi_twin(), fastapi_floor(), fastapi_reference(), sample), strict=True)
+        zip(
+            APPS,
+            (fastapi_twin(), fastapi_floor(), fastapi_reference(), on_reference, sample),
+            strict=True,
+        )
     )
     loop = asyncio.new_event_loop()
 

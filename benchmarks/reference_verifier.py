@@ -141,10 +141,23 @@ def store_from_environment() -> str:
 _HEADERS = ("HTTP_X_EDGE_CLAIMS", "HTTP_SIGNATURE_INPUT", "HTTP_SIGNATURE")
 
 
+#: What a middleware puts in the environ or scope for verified claims: the
+#: claims themselves, or (server_rig's sample factories) what the samples'
+#: own views read — an Identity and an Outcome under edgeclaims' keys.
+Handoff = Callable[[dict[str, Any]], dict[str, Any]]
+
+
+def claims_only(claims: dict[str, Any]) -> dict[str, Any]:
+    return {"edgeclaims.identity": claims}
+
+
 class ReferenceWSGI:
-    def __init__(self, app: Callable[..., Any], verifier: Verifier) -> None:
+    def __init__(
+        self, app: Callable[..., Any], verifier: Verifier, handoff: Handoff = claims_only
+    ) -> None:
         self.app = app
         self.verifier = verifier
+        self.handoff = handoff
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
         claims_text, input_text, signature_text = (environ.pop(key, None) for key in _HEADERS)
@@ -161,7 +174,7 @@ class ReferenceWSGI:
         if claims is None:
             start_response("401 Unauthorized", [("Content-Length", "0")])
             return [b""]
-        environ["edgeclaims.identity"] = claims
+        environ.update(self.handoff(claims))
         return self.app(environ, start_response)
 
 
@@ -169,9 +182,12 @@ _NAMES = (b"x-edge-claims", b"signature-input", b"signature")
 
 
 class ReferenceASGI:
-    def __init__(self, app: Callable[..., Any], verifier: Verifier) -> None:
+    def __init__(
+        self, app: Callable[..., Any], verifier: Verifier, handoff: Handoff = claims_only
+    ) -> None:
         self.app = app
         self.verifier = verifier
+        self.handoff = handoff
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] != "http":
@@ -196,5 +212,5 @@ class ReferenceASGI:
             await send({"type": "http.response.body", "body": b""})
             return
         scope = dict(scope, headers=kept)
-        scope["edgeclaims.identity"] = claims
+        scope.update(self.handoff(claims))
         await self.app(scope, receive, send)

@@ -202,6 +202,95 @@ def fastapi_reference() -> Any:
     return ReferenceASGI(fastapi_twin(), Verifier(store_from_environment()))
 
 
+# -- the samples' own views on the reference verifier -------------------------------
+#
+# A budget line compares the sample *as shipped* with its twin, and the sample's
+# views ask edgeclaims' framework API for the identity: the Flask extension's
+# refusal hook and ``@identity_required``, FastAPI's ``CurrentIdentity``
+# dependency. Whatever verifies the request, those run. So each sample is also
+# measured with edgeclaims' middleware swapped for the reference verifier,
+# which hands the views the Identity and Outcome they read: what the sample
+# would cost if its verification cost the least any verifier's can. A budget
+# this row misses is out of reach for any verifier behind these views.
+#
+#     EDGECLAIMS_CONFIG=… python -m waitress --threads=4 --call server_rig:flask_sample_reference
+#     EDGECLAIMS_CONFIG=… python -m uvicorn --factory server_rig:fastapi_sample_reference
+
+#: The samples' [edgeclaims.roles] and [edgeclaims.permissions] (edgeclaims.toml).
+SAMPLE_ROLE_INCLUDES = {"admin": ("admin", "viewer"), "viewer": ("viewer",)}
+SAMPLE_PERMISSIONS = {"admin": ("samples:admin",), "viewer": ("samples:read",)}
+
+
+def _import_sample(sample: str, module: str) -> Any:
+    """The sample's module, configured by the EDGECLAIMS_CONFIG the server was started with."""
+    import importlib.util
+
+    path = Path(__file__).resolve().parent.parent / "samples" / sample / f"{module}.py"
+    spec = importlib.util.spec_from_file_location(f"edgeclaims_sample_{sample}", path)
+    assert spec is not None
+    assert spec.loader is not None
+    loaded = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(loaded)
+    return loaded
+
+
+def _sample_handoff() -> Callable[[dict[str, Any]], dict[str, Any]]:
+    """What edgeclaims' middleware hands the samples' views, for the reference's claims."""
+    from edgeclaims.engine import Outcome
+    from edgeclaims.handoff import IDENTITY_KEY, OUTCOME_KEY
+    from edgeclaims.identity import Identity
+
+    known_roles = frozenset(SAMPLE_ROLE_INCLUDES)
+    known_permissions = frozenset(p for names in SAMPLE_PERMISSIONS.values() for p in names)
+
+    def handoff(claims: dict[str, Any]) -> dict[str, Any]:
+        roles = frozenset(r for role in claims.pop("roles") for r in SAMPLE_ROLE_INCLUDES[role])
+        identity = Identity(
+            claims["sub"],
+            claims,
+            roles,
+            frozenset(p for role in roles for p in SAMPLE_PERMISSIONS[role]),
+            "rfc9421",
+            "demo",
+            known_roles=known_roles,
+            known_permissions=known_permissions,
+        )
+        return {
+            IDENTITY_KEY: identity,
+            OUTCOME_KEY: Outcome(identity, None, None, "rfc9421", "demo"),
+        }
+
+    return handoff
+
+
+def flask_sample_reference() -> Flask:
+    """samples/flask_app as shipped, its edgeclaims middleware swapped for the reference."""
+    from reference_verifier import ReferenceWSGI, Verifier, store_from_environment
+
+    app: Flask = _import_sample("flask_app", "app").app
+    # EdgeClaims(app) wrapped app.wsgi_app; its refusal hook and decorators stay.
+    inner = app.wsgi_app.wsgi_app  # type: ignore[attr-defined]
+    verifier = Verifier(store_from_environment())
+    app.wsgi_app = ReferenceWSGI(inner, verifier, _sample_handoff())  # type: ignore[method-assign]
+    return app
+
+
+def fastapi_sample_reference() -> Any:
+    """samples/fastapi_app as shipped, its edgeclaims middleware swapped for the reference."""
+    from reference_verifier import ReferenceASGI, Verifier, store_from_environment
+
+    from edgeclaims.asgi import EdgeClaimsMiddleware
+
+    app = _import_sample("fastapi_app", "main").app
+    # setup_edgeclaims added the middleware (built on the first request); its
+    # refusal handler and the views' dependencies stay.
+    kept = [m for m in app.user_middleware if m.cls is not EdgeClaimsMiddleware]
+    if len(kept) != len(app.user_middleware) - 1:
+        raise RuntimeError("samples/fastapi_app: edgeclaims' middleware not found")
+    app.user_middleware = kept
+    return ReferenceASGI(app, Verifier(store_from_environment()), _sample_handoff())
+
+
 # -- the Redis round trip, in the server ------------------------------------------------
 #
 # Issue #14's Redis budget compares the CPU the redis store adds to a server

@@ -1,9 +1,10 @@
 """benchmarks/bench_inprocess.py at its smoke size: it runs, and prints every row.
 
 No timing is asserted (a smoke round of twenty requests means nothing). What
-is checked: every app — the samples as shipped, their twins, the floor and
-the reference verifier — answers a signed request with the twin's document
-(the benchmark stops otherwise), and each flavor prints a row for each app.
+is checked: every app — the samples as shipped, their twins, the floor,
+the reference verifier alone and in the samples' seat — answers a signed
+request with the twin's document (the benchmark stops otherwise), and each
+flavor prints a row for each app.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import sys
 from pathlib import Path
 
 BENCH = Path(__file__).resolve().parents[1] / "benchmarks" / "bench_inprocess.py"
-APPS = ("bare twin", "floor", "reference verifier", "sample")
+APPS = ("bare twin", "floor", "reference verifier", "sample on reference", "sample")
 FLAVORS = ("Flask (WSGI, called directly)", "FastAPI (ASGI, called directly)")
 
 

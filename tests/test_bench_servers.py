@@ -6,7 +6,7 @@ samples and their twins start under their real servers (waitress, and
 uvicorn with h11; httptools runs the same apps and is printed as not
 selected), wrk's signed requests are all accepted (the benchmark fails on any
 error or status ≥ 400), every row and budget line is printed (the reference
-verifier's included), and no process it started outlives it.
+verifier's and the samples' views on it included), and no process it started outlives it.
 Needs ``wrk`` (``apt-get install wrk``): skipped without it, except under CI,
 where .ci/run installs it. It is marked ``slow``: .ci/run runs it under its
 first Python only (a minute or more, testing the harness, not the interpreter).
@@ -95,6 +95,17 @@ def test_smoke_size_prints_every_row_and_leaves_nothing_running() -> None:
             info = re.escape(f"{flavor} reference verifier + {store}: throughput with ÷ bare")
             assert re.search(rf"^  {info} +(\d+\.\d+×  \(info: [+-]\d+ µs|skipped: )", out, re.M), (
                 info,
+                out,
+            )
+            row = re.escape(f"{flavor} sample on reference + {store}")
+            assert re.search(rf"^  {row} +(\d+\.\d+× |skipped: )", out, re.M), (row, out)
+            bound = re.escape(
+                f"{flavor} the sample's views on the reference verifier + {store}:"
+                " throughput with ÷ bare"
+            )
+            reach = r"\((reaches the budget|below the budget: out of reach); [+-]\d+ µs"
+            assert re.search(rf"^  {bound} +(\d+\.\d+×  {reach}|skipped: )", out, re.M), (
+                bound,
                 out,
             )
     for flavor in FLAVORS:  # the round trip in the server, where the redis rows ran
