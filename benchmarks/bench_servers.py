@@ -1,6 +1,6 @@
 """The samples as shipped under their real servers, next to the same apps without edgeclaims.
 
-    python benchmarks/bench_servers.py --size full     # issue #14's figures: about 15 minutes
+    python benchmarks/bench_servers.py --size full     # issue #14's figures: about 20 minutes
     python benchmarks/bench_servers.py --size smoke    # every row once, 1 s bursts: about 1 minute
     python benchmarks/bench_servers.py --server waitress --store sqlite   # one line, its rows
 
