@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import importlib.util
 import io
 import json
 import os
@@ -38,10 +37,9 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from statistics import median
-from types import ModuleType
 from typing import Any
 
-from bench_servers import SAMPLES, TARGET, VIEWER, write_config
+from bench_servers import TARGET, VIEWER, write_config
 from server_rig import (
     VIEWER_DOCUMENT,
     fastapi_floor,
@@ -52,6 +50,7 @@ from server_rig import (
     flask_reference,
     flask_sample_reference,
     flask_twin,
+    import_sample,
 )
 
 from edgeclaims.testing import EdgeSigner
@@ -70,17 +69,10 @@ class Size:
 SIZES = {"smoke": Size(rounds=1, batch=20), "full": Size(rounds=9, batch=2000)}
 
 
-def import_sample(sample: str, module: str, config: Path) -> ModuleType:
-    """The sample's module, configured by ``config`` as EDGECLAIMS_CONFIG would."""
+def configure(config: Path) -> None:
+    """Name ``config`` in EDGECLAIMS_CONFIG, where the samples (and their copies on the
+    reference, server_rig.py) read it when imported."""
     os.environ["EDGECLAIMS_CONFIG"] = str(config)
-    spec = importlib.util.spec_from_file_location(
-        f"edgeclaims_sample_{sample}", SAMPLES / sample / f"{module}.py"
-    )
-    assert spec is not None
-    assert spec.loader is not None
-    loaded = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(loaded)
-    return loaded
 
 
 # -- calling the apps ----------------------------------------------------------------
@@ -167,14 +159,12 @@ def take_turns(
 
 def measure_flask(config: Path, size: Size) -> dict[str, list[float]]:
     signer = EdgeSigner.for_config(str(config))
-    sample = import_sample("flask_app", "app", config).app
-    # Imported after the sample: its factory imports the sample again, with
-    # EDGECLAIMS_CONFIG as import_sample left it.
-    on_reference = flask_sample_reference()
+    configure(config)
+    sample = import_sample("flask_app", "app").app
     apps = dict(
         zip(
             APPS,
-            (flask_twin(), flask_floor(), flask_reference(), on_reference, sample),
+            (flask_twin(), flask_floor(), flask_reference(), flask_sample_reference(), sample),
             strict=True,
         )
     )
@@ -189,12 +179,18 @@ def measure_flask(config: Path, size: Size) -> dict[str, list[float]]:
 
 def measure_fastapi(config: Path, size: Size) -> dict[str, list[float]]:
     signer = EdgeSigner.for_config(str(config))
-    sample = import_sample("fastapi_app", "main", config).app
-    on_reference = fastapi_sample_reference()
+    configure(config)
+    sample = import_sample("fastapi_app", "main").app
     apps = dict(
         zip(
             APPS,
-            (fastapi_twin(), fastapi_floor(), fastapi_reference(), on_reference, sample),
+            (
+                fastapi_twin(),
+                fastapi_floor(),
+                fastapi_reference(),
+                fastapi_sample_reference(),
+                sample,
+            ),
             strict=True,
         )
     )

@@ -447,14 +447,22 @@ HEADER = (
 )
 
 
+def throughput_ratio_and_added(pair: Pair) -> tuple[float, float]:
+    """Throughput with ÷ bare, and the server CPU µs added a request: medians over rounds."""
+    bursts = pair.throughput
+    ratio = median([w.rate / b.rate for b, w in bursts])
+    added = median([w.cpu_per_request - b.cpu_per_request for b, w in bursts]) * 1e6
+    return ratio, added
+
+
 def row(label: str, pair: Pair) -> str:
     throughput, latency = pair.throughput, pair.latency
+    ratio, added = throughput_ratio_and_added(pair)
     ratios = [w.rate / b.rate for b, w in throughput]
     cpu_with = median([w.cpu_per_request for _, w in throughput]) * 1e6
     cpu_bare = median([b.cpu_per_request for b, _ in throughput]) * 1e6
-    added = median([w.cpu_per_request - b.cpu_per_request for b, w in throughput]) * 1e6
     cells = [
-        f"  {label:<{LABEL}} {median(ratios):5.3f}× ({min(ratios):.2f}–{max(ratios):.2f})",
+        f"  {label:<{LABEL}} {ratio:5.3f}× ({min(ratios):.2f}–{max(ratios):.2f})",
         f"  {median([w.rate for _, w in throughput]):10.0f}",
         f" {median([b.rate for b, _ in throughput]):6.0f}",
         f"  {cpu_with:15.0f} {cpu_bare:5.0f} {added:+6.0f}",
@@ -500,9 +508,7 @@ def budget_lines(
 ) -> list[str]:
     lines = []
     if FLOOR in pairs:
-        floor = pairs[FLOOR].throughput
-        ratio = median([w.rate / b.rate for b, w in floor])
-        added = median([w.cpu_per_request - b.cpu_per_request for b, w in floor]) * 1e6
+        ratio, added = throughput_ratio_and_added(pairs[FLOOR])
         label = f"{flavor.label} floor (a do-nothing middleware): throughput with ÷ bare"
         lines.append(f"  {label:<{WIDTH}} {ratio:6.3f}×  (info: {added:+.0f} µs CPU a request)")
     for store in ("memory", "sqlite"):
@@ -518,19 +524,15 @@ def budget_lines(
             lines.append(f"  {reference_label:<{WIDTH}} skipped: {skipped[store]}")
             lines.append(f"  {views_label:<{WIDTH}} skipped: {skipped[store]}")
             continue
-        ratio = median([w.rate / b.rate for b, w in pairs[store].throughput])
+        ratio, _ = throughput_ratio_and_added(pairs[store])
         verdict = "within" if ratio >= least else "OVER"
         lines.append(f"  {label:<{WIDTH}} {ratio:6.3f}×  (budget ≥ {least}×, {verdict})")
-        bursts = pairs[reference(store)].throughput
-        ratio = median([w.rate / b.rate for b, w in bursts])
-        added = median([w.cpu_per_request - b.cpu_per_request for b, w in bursts]) * 1e6
+        ratio, added = throughput_ratio_and_added(pairs[reference(store)])
         lines.append(
             f"  {reference_label:<{WIDTH}} {ratio:6.3f}×  (info: {added:+.0f} µs CPU a request)"
         )
         # The bound of the budget line: the sample's own views, verified by the least.
-        bursts = pairs[sample_reference(store)].throughput
-        ratio = median([w.rate / b.rate for b, w in bursts])
-        added = median([w.cpu_per_request - b.cpu_per_request for b, w in bursts]) * 1e6
+        ratio, added = throughput_ratio_and_added(pairs[sample_reference(store)])
         reach = "reaches the budget" if ratio >= least else "below the budget: out of reach"
         lines.append(
             f"  {views_label:<{WIDTH}} {ratio:6.3f}×  ({reach}; {added:+.0f} µs CPU a request)"

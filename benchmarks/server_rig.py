@@ -216,16 +216,14 @@ def fastapi_reference() -> Any:
 #     EDGECLAIMS_CONFIG=… python -m waitress --threads=4 --call server_rig:flask_sample_reference
 #     EDGECLAIMS_CONFIG=… python -m uvicorn --factory server_rig:fastapi_sample_reference
 
-#: The samples' [edgeclaims.roles] and [edgeclaims.permissions] (edgeclaims.toml).
-SAMPLE_ROLE_INCLUDES = {"admin": ("admin", "viewer"), "viewer": ("viewer",)}
-SAMPLE_PERMISSIONS = {"admin": ("samples:admin",), "viewer": ("samples:read",)}
+SAMPLES = Path(__file__).resolve().parent.parent / "samples"
 
 
-def _import_sample(sample: str, module: str) -> Any:
-    """The sample's module, configured by the EDGECLAIMS_CONFIG the server was started with."""
+def import_sample(sample: str, module: str) -> Any:
+    """A fresh copy of the sample's module, configured by EDGECLAIMS_CONFIG as it is now."""
     import importlib.util
 
-    path = Path(__file__).resolve().parent.parent / "samples" / sample / f"{module}.py"
+    path = SAMPLES / sample / f"{module}.py"
     spec = importlib.util.spec_from_file_location(f"edgeclaims_sample_{sample}", path)
     assert spec is not None
     assert spec.loader is not None
@@ -240,24 +238,30 @@ def _sample_handoff() -> Callable[[dict[str, Any]], dict[str, Any]]:
     from edgeclaims.handoff import IDENTITY_KEY, OUTCOME_KEY
     from edgeclaims.identity import Identity
 
-    known_roles = frozenset(SAMPLE_ROLE_INCLUDES)
-    known_permissions = frozenset(p for names in SAMPLE_PERMISSIONS.values() for p in names)
+    # What each role the reference grants comes with: the samples' answers
+    # (their edgeclaims.toml: admin includes viewer), built once.
+    grants = {
+        role: (frozenset(document["roles"]), frozenset(document["permissions"]))
+        for role, document in (("viewer", VIEWER_DOCUMENT), ("admin", ADMIN_DOCUMENT))
+    }
+    known_roles, known_permissions = grants["admin"]
+    source, key_id = VIEWER_DOCUMENT["source"], "demo"  # reference_verifier's one key
 
     def handoff(claims: dict[str, Any]) -> dict[str, Any]:
-        roles = frozenset(r for role in claims.pop("roles") for r in SAMPLE_ROLE_INCLUDES[role])
+        granted = [grants[role] for role in claims.pop("roles")]
         identity = Identity(
             claims["sub"],
             claims,
-            roles,
-            frozenset(p for role in roles for p in SAMPLE_PERMISSIONS[role]),
-            "rfc9421",
-            "demo",
+            frozenset().union(*(roles for roles, _ in granted)),
+            frozenset().union(*(permissions for _, permissions in granted)),
+            source,
+            key_id,
             known_roles=known_roles,
             known_permissions=known_permissions,
         )
         return {
             IDENTITY_KEY: identity,
-            OUTCOME_KEY: Outcome(identity, None, None, "rfc9421", "demo"),
+            OUTCOME_KEY: Outcome(identity, None, None, source, key_id),
         }
 
     return handoff
@@ -267,7 +271,7 @@ def flask_sample_reference() -> Flask:
     """samples/flask_app as shipped, its edgeclaims middleware swapped for the reference."""
     from reference_verifier import ReferenceWSGI, Verifier, store_from_environment
 
-    app: Flask = _import_sample("flask_app", "app").app
+    app: Flask = import_sample("flask_app", "app").app
     # EdgeClaims(app) wrapped app.wsgi_app; its refusal hook and decorators stay.
     inner = app.wsgi_app.wsgi_app  # type: ignore[attr-defined]
     verifier = Verifier(store_from_environment())
@@ -281,7 +285,7 @@ def fastapi_sample_reference() -> Any:
 
     from edgeclaims.asgi import EdgeClaimsMiddleware
 
-    app = _import_sample("fastapi_app", "main").app
+    app = import_sample("fastapi_app", "main").app
     # setup_edgeclaims added the middleware (built on the first request); its
     # refusal handler and the views' dependencies stay.
     kept = [m for m in app.user_middleware if m.cls is not EdgeClaimsMiddleware]

@@ -6,7 +6,8 @@ samples and their twins start under their real servers (waitress, and
 uvicorn with h11; httptools runs the same apps and is printed as not
 selected), wrk's signed requests are all accepted (the benchmark fails on any
 error or status ≥ 400), every row and budget line is printed (the reference
-verifier's and the samples' views on it included), and no process it started outlives it.
+verifier's and the samples' views on it included), and no process it
+started outlives it.
 Needs ``wrk`` (``apt-get install wrk``): skipped without it, except under CI,
 where .ci/run installs it. It is marked ``slow``: .ci/run runs it under its
 first Python only (a minute or more, testing the harness, not the interpreter).
